@@ -1,0 +1,3 @@
+from vram.cli import main
+
+main()

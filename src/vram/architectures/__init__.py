@@ -1,0 +1,98 @@
+"""config.json -> ModelSpec, one builder per architecture family.
+
+:func:`spec_from_config` is the single entry point. It is pure: a vision tower that lives in
+another repository is looked up through the ``towers`` callback that the adapters provide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vram.architectures._config import Cfg
+from vram.architectures.decoders import FAMILIES, build_falcon, build_gpt2, build_llama_like
+from vram.architectures.multimodal import (
+    TowerLookup,
+    build_gemma3,
+    build_llava_hf,
+    build_llava_next_original,
+    build_mllama,
+    build_qwen_vl,
+)
+from vram.errors import ConfigError, UnsupportedModelError
+from vram.model import ModelSpec
+
+_TEXT_OTHER = {"gpt2": build_gpt2, "gpt_bigcode": build_gpt2, "falcon": build_falcon}
+_MULTIMODAL = {
+    "llava": build_llava_hf,
+    "llava_next": build_llava_hf,
+    "llava_next_video": build_llava_hf,
+    "llava_onevision": build_llava_hf,
+    "qwen2_vl": build_qwen_vl,
+    "qwen2_5_vl": build_qwen_vl,
+    "mllama": build_mllama,
+    "gemma3": build_gemma3,
+}
+_LLAVA_NEXT_ORIGINAL = ("llava_qwen", "llava_llama", "llava_mistral")
+
+
+def supported_model_types() -> list[str]:
+    return sorted(set(FAMILIES) | set(_TEXT_OTHER) | set(_MULTIMODAL) | set(_LLAVA_NEXT_ORIGINAL))
+
+
+def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    if model_type in FAMILIES:
+        return build_llama_like(cfg, model_type, model_id=model_id)
+    if model_type in _TEXT_OTHER:
+        return _TEXT_OTHER[model_type](cfg, model_type, model_id=model_id)
+    raise UnsupportedModelError(f"text model_type {model_type!r} is not supported")
+
+
+def _no_towers(name: str) -> Mapping[str, Any] | None:
+    return None
+
+
+def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerLookup = _no_towers) -> ModelSpec:
+    """Build the ModelSpec of a config.json mapping.
+
+    Raises ConfigError (a field missing, of the wrong type or impossible) or UnsupportedModelError.
+    """
+    cfg = Cfg(config)
+    model_type = cfg.str("model_type", None)
+    if model_type is None:
+        raise ConfigError("config field 'model_type' is missing: cannot tell the architecture")
+    try:
+        if model_type in _LLAVA_NEXT_ORIGINAL:
+            return build_llava_next_original(cfg, model_type, model_id=model_id, towers=towers)
+        if model_type in _MULTIMODAL:
+            return _MULTIMODAL[model_type](cfg, model_type, model_id=model_id)
+        return build_text_model(cfg, model_type, model_id=model_id)
+    except UnsupportedModelError:
+        raise
+    except (ValueError, TypeError, ZeroDivisionError, KeyError, AttributeError) as exc:
+        # pydantic's ValidationError is a ValueError: impossible values in a config end here.
+        raise ConfigError(f"config of model_type {model_type!r} is not valid: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+SIZE_LITERAL_WIDTH = 4096
+
+
+def spec_from_size(parameters: int, *, model_id: str) -> ModelSpec:
+    """A model known only by its parameter count.
+
+    The parameters are treated as decoder weight matrices 4096 values wide, so that quantized
+    formats can count their per-group scales; there are no layers, so no KV cache or activations.
+    """
+    from vram.model import Block, Component, Linear
+
+    rows, rest = divmod(parameters, SIZE_LITERAL_WIDTH)
+    linears = (Linear(name="weights", in_features=SIZE_LITERAL_WIDTH, out_features=rows),) if rows else ()
+    block = Block(name="weights", linears=linears, other_params=rest)
+    return ModelSpec(id=model_id, model_type="size", components=(Component(name="weights", kind="decoder",
+                                                                           blocks=(block,)),),
+                     notes=("size literal: all parameters counted as quantizable weight matrices",))

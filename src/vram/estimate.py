@@ -1,0 +1,546 @@
+"""estimate(spec, workload) -> Estimate: the memory model. Pure: no I/O, integers of bytes.
+
+Every term records its formula, the numbers it used and its source, so that ``--explain`` can
+show them and docs/math.md can cite them. Sources, by term:
+  weights      shapes from the config x the storage layout of the format (docs/math.md "Weights")
+  kv cache     2 x layers x kv_heads x head_dim x tokens x bytes; MLA caches its latent once
+               (DeepSeek-V2, arXiv:2405.04434); sliding layers keep at most the window
+  activations  inference: the largest transient set of one layer's forward, or the logits;
+               training: the tensors each layer saves for backward (Korthikanti et al. 2022,
+               arXiv:2205.05198, adapted to SwiGLU, RMSNorm and fused attention)
+  gradients / optimizer  ZeRO (arXiv:1910.02054) for mixed precision, torch.optim and
+               bitsandbytes code for the state tensors
+  overhead     CUDA context and allocator slack from measurements (docs/validation.md)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vram.errors import UsageError
+from vram.model import Block, Component, Linear, ModelSpec
+from vram.precision import Format
+from vram.workload import Workload
+
+Value = int | float | str
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Term(_Frozen):
+    """One line of the explanation: how a component's bytes were computed."""
+
+    component: str
+    name: str
+    bytes: int
+    formula: str
+    values: dict[str, Value] = Field(default_factory=dict)
+    source: str = ""
+    approximate: bool = False
+
+
+class Breakdown(_Frozen):
+    """Bytes by component (per GPU when the workload is sharded)."""
+
+    weights_bytes: int = 0
+    kv_cache_bytes: int = 0
+    activations_bytes: int = 0
+    gradients_bytes: int = 0
+    optimizer_bytes: int = 0
+    overhead_bytes: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return (self.weights_bytes + self.kv_cache_bytes + self.activations_bytes + self.gradients_bytes
+                + self.optimizer_bytes + self.overhead_bytes)
+
+
+class Estimate(_Frozen):
+    """The answer: a breakdown, its total, and how it was reached."""
+
+    model_id: str
+    model_type: str
+    parameters: int
+    active_parameters: int
+    trainable_parameters: int
+    parameters_by_component: dict[str, int]
+    weights_by_component: dict[str, int]
+    bits_per_parameter: float
+    kv_cache_bytes_per_token: int
+    tokens_per_sequence: int
+    breakdown: Breakdown
+    terms: tuple[Term, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return self.breakdown.total_bytes
+
+
+# --------------------------------------------------------------------------------------------
+# Weights
+
+
+_GGUF_ROLE = (("v_proj", "attn_v"), ("k_proj", "attn_k"), ("q_proj", "attn_q"), ("o_proj", "attn_output"),
+              ("down_proj", "ffn_down"), ("fc2", "ffn_down"), ("dense_4h_to_h", "ffn_down"),
+              ("mlp.c_proj", "ffn_down"))
+
+
+def _gguf_role(name: str) -> str:
+    for suffix, role in _GGUF_ROLE:
+        if name.endswith(suffix):
+            return role
+    return "other"
+
+
+def use_more_bits(i: int, n: int) -> bool:
+    """llama.cpp's rule for the layers that a *_M mix keeps at the higher type (llama-quant.cpp)."""
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+class _Formats:
+    """Resolves which format each tensor of a component is stored in."""
+
+    def __init__(self, w: Workload, gguf_types: dict[str, Format], n_decoder_layers: int) -> None:
+        self.fmt = w.weight_format
+        self.unq = w.unquantized_format
+        self.compute = w.compute_format
+        self.gguf = gguf_types
+        self.n_layers = n_decoder_layers
+
+    def quantizes(self, comp: Component) -> bool:
+        scope = self.fmt.scope
+        if scope == "all":
+            return True
+        if scope == "decoder_linear":
+            return comp.kind in ("decoder", "mtp")
+        return comp.kind in ("decoder", "mtp", "head", "embedding")
+
+    def other(self, comp: Component) -> Format:
+        if self.fmt.scope == "all":
+            return self.fmt
+        if comp.kind in ("vision", "projector"):
+            return self.compute
+        return self.unq
+
+    def linear_bytes(self, comp: Component, lin: Linear, layers: int) -> int:
+        """Bytes of ``layers`` copies of a Linear (weights and bias) in this component."""
+        bias = self.other(comp).flat_bytes(lin.out_features) if lin.bias else 0
+        if not self.quantizes(comp):
+            per = self.other(comp).matrix_bytes(lin.in_features, lin.out_features)
+            return layers * lin.copies * (per + bias)
+        mix = self.fmt.mix
+        if mix is None:
+            per = self.fmt.matrix_bytes(lin.in_features, lin.out_features)
+            return layers * lin.copies * (per + bias)
+        if comp.kind == "head":
+            per = self.gguf[mix.output].matrix_bytes(lin.in_features, lin.out_features)
+            return layers * lin.copies * (per + bias)
+        base = self.fmt.matrix_bytes(lin.in_features, lin.out_features)
+        if mix.more_bits_type and _gguf_role(lin.name) in mix.more_bits_tensors and self.n_layers:
+            more = self.gguf[mix.more_bits_type].matrix_bytes(lin.in_features, lin.out_features)
+            n_more = sum(use_more_bits(i, self.n_layers) for i in range(self.n_layers))
+            k = round(layers * n_more / self.n_layers)
+            return lin.copies * (k * more + (layers - k) * base + layers * bias)
+        return layers * lin.copies * (base + bias)
+
+    def embedding_bytes(self, comp: Component, n: int, width: int) -> int:
+        if self.quantizes(comp) and self.fmt.scope == "all_matrices":
+            fmt = self.gguf[self.fmt.mix.token_embedding] if self.fmt.mix else self.fmt
+            return fmt.matrix_bytes(width, max(1, n // width))
+        return self.other(comp).flat_bytes(n)
+
+
+def _shard(n: int, tp: int) -> int:
+    return -(-n // tp)
+
+
+def weights_by_component(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format]) -> dict[str, int]:
+    """Bytes of the loaded weights, per component, per GPU under tensor parallelism."""
+    n_layers = spec.text.num_layers if spec.text else 0
+    f = _Formats(w, gguf_types, n_layers)
+    width = spec.text.hidden_size if spec.text else 4096
+    tp = w.tensor_parallel
+    out: dict[str, int] = {}
+    for comp in spec.components:
+        if not comp.loaded:
+            continue
+        total = 0
+        for b in comp.blocks:
+            for lin in b.linears:
+                total += _shard(f.linear_bytes(comp, lin, b.count), tp)
+            if b.embedding_params:
+                total += b.count * _shard(f.embedding_bytes(comp, b.embedding_params, width), tp)
+            total += b.count * f.other(comp).flat_bytes(b.other_params)
+        out[comp.name] = out.get(comp.name, 0) + total
+    return out
+
+
+def _lora_linears(spec: ModelSpec, targets: tuple[str, ...]) -> Iterator[tuple[Block, Linear]]:
+    attention_names = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "c_attn", "attn.c_proj",
+                       "query_key_value", "dense", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj")
+    for comp in spec.components:
+        if comp.kind != "decoder" or not comp.loaded:
+            continue
+        for b in comp.blocks:
+            for lin in b.linears:
+                short = lin.name.split(".")[-1]
+                if "all-linear" in targets:
+                    yield b, lin
+                elif "attention" in targets and (lin.name in attention_names or short in attention_names):
+                    yield b, lin
+                elif lin.name in targets or short in targets:
+                    yield b, lin
+
+
+def lora_parameters(spec: ModelSpec, rank: int, targets: tuple[str, ...]) -> int:
+    """Trainable LoRA parameters: r x (in + out) per adapted matrix (LoRA, arXiv:2106.09685)."""
+    return sum(b.count * lin.copies * rank * (lin.in_features + lin.out_features)
+               for b, lin in _lora_linears(spec, targets))
+
+
+# --------------------------------------------------------------------------------------------
+# KV cache
+
+
+def visual_tokens(spec: ModelSpec, w: Workload) -> int:
+    if spec.vision is None:
+        return 0
+    return w.images * spec.vision.llm_tokens_per_image + w.frames * spec.vision.llm_tokens_per_frame
+
+
+def kv_cache_bytes_per_token(spec: ModelSpec, w: Workload) -> int:
+    """Bytes one full-attention token adds across layers (sliding layers counted as if not yet full)."""
+    elements = 0
+    for b in spec.decoder_blocks():
+        a = b.attention
+        if a is None or a.kind == "cross":
+            continue
+        if a.kind == "mla":
+            elements += b.count * (a.latent_dim or 0)
+        else:
+            kv = max(1, a.num_kv_heads // w.tensor_parallel)
+            elements += b.count * kv * (a.head_dim + a.v_head_dim)
+    return w.kv_format.flat_bytes(elements)
+
+
+def kv_cache(spec: ModelSpec, w: Workload) -> tuple[int, list[Term]]:
+    tokens = w.seq_len + visual_tokens(spec, w)
+    terms: list[Term] = []
+    total = 0
+    for b in spec.decoder_blocks():
+        a = b.attention
+        if a is None:
+            continue
+        kv = max(1, a.num_kv_heads // w.tensor_parallel)
+        if a.kind == "cross":
+            cached = a.cross_tokens * w.images if a.cross_tokens else 0
+            per_token = kv * (a.head_dim + a.v_head_dim)
+            formula = "layers x kv_heads x (k_dim + v_dim) x images x tokens_per_image x batch x bytes"
+        elif a.kind == "mla":
+            cached = tokens
+            per_token = a.latent_dim or 0
+            formula = "layers x (kv_lora_rank + qk_rope_head_dim) x tokens x batch x bytes"
+        else:
+            cached = min(tokens, a.window) if a.window else tokens
+            per_token = kv * (a.head_dim + a.v_head_dim)
+            formula = ("layers x kv_heads x (k_dim + v_dim) x min(tokens, window) x batch x bytes" if a.window
+                       else "2 x layers x kv_heads x head_dim x tokens x batch x bytes")
+        n = w.kv_format.flat_bytes(b.count * per_token * cached * w.batch_size)
+        total += n
+        terms.append(Term(component="kv_cache", name=f"{b.name} ({a.kind})", bytes=n, formula=formula, values={
+            "layers": b.count, "kv_heads": kv if a.kind != "mla" else 1, "k_dim": a.head_dim,
+            "v_dim": a.v_head_dim if a.kind != "mla" else 0, "cached_tokens": cached,
+            "batch": w.batch_size, "kv_dtype": w.kv_format.name,
+            "window": a.window or 0, "latent_dim": a.latent_dim or 0},
+            source="GQA: Ainslie et al. 2023; MLA: DeepSeek-V2 arXiv:2405.04434; vLLM page_size_bytes"))
+    return total, terms
+
+
+# --------------------------------------------------------------------------------------------
+# Activations
+
+
+def _layer_forward_peak(b: Block, tokens: int, batch: int, seq: int, c: int, w: Workload, h: int) -> int:
+    """Largest set of live tensors inside one layer's forward without autograd."""
+    a = b.attention
+    tp = w.tensor_parallel
+    if a is None:
+        return 0
+    q = a.num_heads * a.head_dim // tp
+    kv = max(1, a.num_kv_heads // tp) * (a.head_dim + a.v_head_dim)
+    attn = tokens * c * (2 * h + 2 * q + kv)
+    if w.attention == "eager" and a.kind != "cross":
+        keys = min(seq, a.window) if a.window else seq
+        attn += batch * (a.num_heads // tp) * seq * keys * (2 * c + 4)
+    width = b.mlp_width // tp
+    mlp = tokens * c * (2 * h + (3 * width if b.gated_mlp else 2 * width))
+    return max(attn, mlp)
+
+
+def _layer_saved(b: Block, tokens: int, batch: int, seq: int, c: int, w: Workload, h: int,
+                 dropout: bool) -> int:
+    """Bytes one layer saves for backward (Korthikanti et al. 2022, adapted; docs/math.md)."""
+    a = b.attention
+    tp = w.tensor_parallel
+    saved = 0
+    if a is not None:
+        q = a.num_heads * a.head_dim // tp
+        kv = max(1, a.num_kv_heads // tp) * (a.head_dim + a.v_head_dim)
+        out = (a.num_heads // tp) * a.v_head_dim
+        saved += tokens * c * (2 * h + q + kv + out) + 4 * batch * (a.num_heads // tp) * seq
+        if w.attention == "eager":
+            keys = min(seq, a.window) if a.window else seq
+            probs = batch * (a.num_heads // tp) * seq * keys
+            saved += probs * (4 + c) + (probs * (1 + c) if dropout else 0)
+    width = b.mlp_width // tp
+    saved += tokens * c * (2 * h + (4 * width if b.gated_mlp else 2 * width))
+    return saved
+
+
+def activations(spec: ModelSpec, w: Workload, *, training: bool, dropout: bool) -> tuple[int, list[Term]]:
+    if spec.text is None:
+        return 0, []
+    c = w.compute_format.flat_bytes(1) if w.compute_format.weight_bits >= 8 else 2
+    b_ = w.batch_size
+    seq = w.seq_len + visual_tokens(spec, w)
+    tokens = b_ * seq
+    h = spec.text.hidden_size
+    vocab_shard = _shard(spec.text.vocab_size, w.tensor_parallel)
+    blocks = [blk for blk in spec.decoder_blocks() if blk.attention is not None]
+    terms: list[Term] = []
+    vision = _vision_peak(spec, w, c)
+    if not training:
+        layer_peak = max((_layer_forward_peak(blk, tokens, b_, seq, c, w, h) for blk in blocks), default=0)
+        logits = b_ * vocab_shard * (c + 4) + tokens * h * c
+        peak = max(layer_peak, logits, vision)
+        terms.append(Term(component="activations", name="largest layer forward", bytes=layer_peak,
+                          formula="b x s x bytes x (2h + 2 x heads x head_dim + kv_width) for attention "
+                                  "(+ b x heads x s x s x (2 x bytes + 4) when eager); b x s x bytes x "
+                                  "(2h + 3 x intermediate) for a gated MLP",
+                          values={"batch": b_, "seq_len": seq, "hidden": h, "bytes": c, "attention": w.attention},
+                          source="derived from the transformers forward (docs/math.md)", approximate=True))
+        terms.append(Term(component="activations", name="logits of the last position", bytes=logits,
+                          formula="b x vocab x (bytes + 4 for the fp32 upcast) + b x s x h x bytes",
+                          values={"batch": b_, "vocab": spec.text.vocab_size}, approximate=True,
+                          source="transformers generate keeps logits of the last position only"))
+        if vision:
+            terms.append(Term(component="activations", name="vision encoder", bytes=vision,
+                              formula="images x patches x bytes x (2h + max(4h, 2 x intermediate)) + features",
+                              values={"images": w.images, "frames": w.frames}, approximate=True,
+                              source="derived from the ViT forward"))
+        return peak, terms
+    per_layer = {blk.name: _layer_saved(blk, tokens, b_, seq, c, w, h, dropout) for blk in blocks}
+    layers_total = sum(blk.count * per_layer[blk.name] for blk in blocks)
+    n_layers = sum(blk.count for blk in blocks)
+    if w.gradient_checkpointing:
+        stored = n_layers * tokens * h * c + max(per_layer.values(), default=0)
+        formula = "layers x b x s x h x bytes (checkpointed inputs) + one layer recomputed"
+    else:
+        stored = layers_total
+        formula = ("per layer: b x s x bytes x (2h + q + kv + out) + 4 x b x heads x s (softmax stats) "
+                   "+ b x s x bytes x (2h + 4 x intermediate) [gated MLP]")
+    logits = tokens * vocab_shard * (c + 8) + 2 * tokens * h * c
+    terms.append(Term(component="activations", name="decoder layers (saved for backward)", bytes=stored,
+                      formula=formula, values={"layers": n_layers, "batch": b_, "seq_len": seq, "hidden": h,
+                                               "bytes": c, "checkpointing": str(w.gradient_checkpointing),
+                                               "attention": w.attention},
+                      source="Korthikanti et al. 2022 (arXiv:2205.05198), adapted (docs/math.md)",
+                      approximate=True))
+    terms.append(Term(component="activations", name="logits and loss", bytes=logits,
+                      formula="b x s x vocab x (bytes + 4 fp32 upcast + 4 log-softmax) + final norm",
+                      values={"vocab": spec.text.vocab_size}, approximate=True,
+                      source="transformers ForCausalLM loss upcasts logits to fp32"))
+    return stored + logits + vision, terms
+
+
+def _vision_peak(spec: ModelSpec, w: Workload, c: int) -> int:
+    v = spec.vision
+    if v is None or (w.images == 0 and w.frames == 0):
+        return 0
+    n = (w.images * v.tiles_per_image + w.frames) * v.patches_per_image
+    h = v.hidden_size
+    return n * c * (2 * h + max(4 * h, 2 * v.intermediate_size)) + n * h * c
+
+
+# --------------------------------------------------------------------------------------------
+# Training states
+
+
+def _tensors(spec: ModelSpec) -> Iterator[tuple[int, int, int]]:
+    """(rows, cols, copies) of every trainable tensor; vectors have cols == 0."""
+    for comp in spec.components:
+        if not comp.loaded:
+            continue
+        for b in comp.blocks:
+            for lin in b.linears:
+                yield lin.out_features, lin.in_features, lin.copies * b.count
+                if lin.bias:
+                    yield lin.out_features, 0, lin.copies * b.count
+            if b.embedding_params:
+                width = spec.text.hidden_size if spec.text else 1
+                yield b.embedding_params // width, width, b.count
+            if b.other_params:
+                yield b.other_params, 0, b.count
+
+
+def optimizer_state_bytes(optimizer: str, tensors: list[tuple[int, int, int]], state_bytes: int) -> int:
+    """Bytes of optimizer state for the given tensors.
+
+    adamw: two moments (torch.optim.AdamW creates them like the parameter); sgd-momentum and lion:
+    one; adafactor: factored row and column statistics for matrices (Shazeer & Stern 2018), a full
+    second moment for vectors; 8-bit AdamW: two uint8 states plus an fp32 absmax per 256 values,
+    tensors under 4096 values kept in 32-bit (bitsandbytes Optimizer2State, min_8bit_size).
+    """
+    total = 0
+    for rows, cols, copies in tensors:
+        n = rows * max(cols, 1)
+        if optimizer == "adamw":
+            per = 2 * n * state_bytes
+        elif optimizer in ("adamw-8bit", "paged-adamw-8bit"):
+            per = 2 * (n + 4 * -(-n // 256)) if n >= 4096 else 8 * n
+        elif optimizer in ("sgd-momentum", "lion"):
+            per = n * state_bytes
+        elif optimizer == "adafactor":
+            per = 4 * (rows + cols) if cols else 4 * n
+        else:
+            per = 0
+        total += copies * per
+    return total
+
+
+def _training_states(spec: ModelSpec, w: Workload) -> tuple[int, int, int, int, list[Term], list[str]]:
+    """(extra weight bytes, gradient bytes, optimizer bytes, trainable params, terms, notes)."""
+    notes: list[str] = []
+    terms: list[Term] = []
+    tp = w.tensor_parallel
+    if w.mode in ("lora", "qlora"):
+        trainable = lora_parameters(spec, w.lora_rank, w.lora_targets)
+        adapter = w.lora_format or w.compute_format
+        ab = adapter.flat_bytes(1)
+        adapters = _shard(trainable * ab, tp)
+        grads = _shard(trainable * ab, tp)
+        shapes = [(w.lora_rank, lin.in_features + lin.out_features, b.count * lin.copies)
+                  for b, lin in _lora_linears(spec, w.lora_targets)]
+        opt = _shard(optimizer_state_bytes(w.optimizer, shapes, 4), tp)
+        terms.append(Term(component="weights", name="LoRA adapters", bytes=adapters,
+                          formula="sum over adapted matrices of r x (in + out) x bytes",
+                          values={"rank": w.lora_rank, "targets": ",".join(w.lora_targets),
+                                  "trainable": trainable, "adapter_dtype": adapter.name},
+                          source="LoRA, arXiv:2106.09685"))
+        terms.append(Term(component="gradients", name="adapter gradients", bytes=grads,
+                          formula="trainable x bytes", values={"trainable": trainable}))
+        terms.append(Term(component="optimizer", name=f"{w.optimizer} states of adapters", bytes=opt,
+                          formula="per optimizer (docs/math.md)", values={"trainable": trainable}))
+        return adapters, grads, opt, trainable, terms, notes
+    trainable = spec.parameters
+    regime = w.regime or ("fp32" if w.weight_format.name == "fp32" else "mixed")
+    grad_b = {"fp32": 4, "amp": 4, "mixed": 2, "pure-bf16": 2}[regime]
+    state_b = 2 if regime == "pure-bf16" else 4
+    master = 4 * trainable if regime == "mixed" else 0
+    extra = 2 * sum(lin.params * b.count for comp in spec.components if comp.kind != "embedding"
+                    for b in comp.blocks for lin in b.linears) if regime == "amp" else 0
+    tensors = list(_tensors(spec))
+    grads = _shard(trainable * grad_b, tp)
+    opt = _shard(optimizer_state_bytes(w.optimizer, tensors, state_b) + master, tp)
+    if regime == "amp":
+        terms.append(Term(component="weights", name="autocast 16-bit copies of Linear weights",
+                          bytes=_shard(extra, tp), formula="2 x Linear parameters",
+                          values={"regime": regime},
+                          source="transformers docs, model_memory_anatomy (18 bytes/param for AMP + AdamW)"))
+    terms.append(Term(component="gradients", name="gradients", bytes=grads, formula="trainable x grad bytes",
+                      values={"trainable": trainable, "grad_bytes": grad_b, "regime": regime},
+                      source="ZeRO, arXiv:1910.02054 (2 bytes in mixed precision); 4 in fp32 and AMP"))
+    terms.append(Term(component="optimizer", name=f"{w.optimizer} states" + (" + fp32 master weights" if master else ""),
+                      bytes=opt, formula="moments per optimizer (docs/math.md) + 4 x trainable master copy"
+                      if master else "moments per optimizer (docs/math.md)",
+                      values={"trainable": trainable, "state_bytes": state_b, "master_bytes": master},
+                      source="ZeRO K=12 for mixed-precision Adam; torch.optim; bitsandbytes"))
+    if regime == "mixed":
+        notes.append("mixed precision: 16-bit weights and gradients, fp32 master copy and Adam moments "
+                     "(16 bytes per parameter with AdamW, ZeRO paper)")
+    return _shard(extra, tp), grads, opt, trainable, terms, notes
+
+
+# --------------------------------------------------------------------------------------------
+# The estimate
+
+
+def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Format] | None = None) -> Estimate:
+    """The memory needed to run ``workload`` on ``spec``, per GPU."""
+    w = workload
+    gguf_types = gguf_types or {}
+    if w.weight_format.mix is not None:
+        missing = {w.weight_format.mix.output, w.weight_format.mix.token_embedding,
+                   w.weight_format.mix.more_bits_type or w.weight_format.mix.output} - set(gguf_types)
+        if missing:
+            raise UsageError(f"format {w.weight_format.name} needs the GGUF types {sorted(missing)}")
+    training = w.mode != "inference"
+    if w.mode == "training" and w.weight_format.kind != "float":
+        raise UsageError(f"full training needs float weights, not {w.weight_format.name}; "
+                         "use --mode qlora for a quantized base")
+    notes: list[str] = list(spec.notes)
+    terms: list[Term] = []
+
+    by_comp = weights_by_component(spec, w, gguf_types)
+    weights = sum(by_comp.values())
+    terms.append(Term(component="weights", name=f"weights in {w.weight_format.name}", bytes=weights,
+                      formula="sum over tensors of the format's bytes for that shape" if spec.has_architecture
+                      else "parameters x bits per parameter / 8",
+                      values={**{f"{k}_bytes": v for k, v in by_comp.items()}, "format": w.weight_format.name,
+                              "unquantized": w.unquantized_format.name},
+                      source=w.weight_format.source))
+    bits = weights * 8 / spec.parameters if spec.parameters else 0.0
+
+    kv, kv_terms = (0, []) if training or not spec.has_architecture else kv_cache(spec, w)
+    terms.extend(kv_terms)
+    dropout = False
+    act, act_terms = activations(spec, w, training=training, dropout=dropout)
+    terms.extend(act_terms)
+    if not spec.has_architecture:
+        notes.append("size literal: the architecture is unknown, so KV cache and activations are not "
+                     "estimated; name a model or a config for those")
+
+    grads = opt = 0
+    trainable = 0
+    if training:
+        extra, grads, opt, trainable, t_terms, t_notes = _training_states(spec, w)
+        weights += extra
+        terms.extend(t_terms)
+        notes.extend(t_notes)
+
+    rt = w.runtime
+    if w.overhead_percent is not None:
+        overhead = round(by_comp_total(by_comp) * w.overhead_percent / 100)
+        terms.append(Term(component="overhead", name=f"{w.overhead_percent:g}% of the weights (rule of thumb)",
+                          bytes=overhead, formula="weights x percent / 100",
+                          values={"percent": w.overhead_percent}, approximate=True,
+                          source="seed notes' rule of thumb; replaces the modelled runtime overhead"))
+        notes.append(f"--overhead-percent {w.overhead_percent:g}: runtime overhead is a rule of thumb, "
+                     "not the measured CUDA context and allocator reserve")
+    else:
+        reserve = round(act * rt.allocator_reserve_fraction)
+        comm = rt.multi_gpu_comm_bytes if w.tensor_parallel > 1 else 0
+        overhead = rt.cuda_context_bytes + reserve + comm
+        terms.append(Term(component="overhead", name="CUDA context + allocator reserve", bytes=overhead,
+                          formula="context + reserve_fraction x activations (+ NCCL buffers when sharded)",
+                          values={"context_bytes": rt.cuda_context_bytes,
+                                  "reserve_fraction": rt.allocator_reserve_fraction, "comm_bytes": comm},
+                          source=rt.source, approximate=True))
+    breakdown = Breakdown(weights_bytes=weights, kv_cache_bytes=kv, activations_bytes=act,
+                          gradients_bytes=grads, optimizer_bytes=opt, overhead_bytes=overhead)
+    return Estimate(model_id=spec.id, model_type=spec.model_type, parameters=spec.parameters,
+                    active_parameters=spec.active_parameters, trainable_parameters=trainable,
+                    parameters_by_component=spec.params_by_component(), weights_by_component=by_comp,
+                    bits_per_parameter=round(bits, 4),
+                    kv_cache_bytes_per_token=kv_cache_bytes_per_token(spec, w) if spec.has_architecture else 0,
+                    tokens_per_sequence=w.seq_len + visual_tokens(spec, w),
+                    breakdown=breakdown, terms=tuple(terms), notes=tuple(dict.fromkeys(notes)))
+
+
+def by_comp_total(by_comp: dict[str, int]) -> int:
+    return sum(by_comp.values())

@@ -1,0 +1,106 @@
+"""Storage formats of weights and caches, as data.
+
+A :class:`Format` describes how many bits a tensor of a given shape takes in a format: the packed
+values plus the scales, zero points, absmax constants and indices that the format stores beside
+them. The formats themselves live in ``presets/precisions.json`` (loaded by the adapters); this
+module holds only the arithmetic, so the core stays free of I/O.
+
+Sources for each layout are in docs/math.md ("Weights").
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scope = Literal["all", "decoder_linear", "all_matrices"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GgufMix(_Frozen):
+    """The tensor-type mix of a llama.cpp ``*_M`` / ``*_S`` file type."""
+
+    output: str
+    token_embedding: str
+    more_bits_tensors: tuple[str, ...] = ()
+    more_bits_type: str | None = None
+
+
+class Format(_Frozen):
+    """One storage format: bits per value plus the metadata stored per block, group, row or tensor."""
+
+    name: str
+    label: str
+    aliases: tuple[str, ...] = ()
+    kind: Literal["float", "quantized", "gguf"]
+    weight_bits: int = Field(gt=0)
+    block_size: int | None = Field(default=None, gt=0)
+    block_overhead_bits: int = Field(default=0, ge=0)
+    superblock_blocks: int | None = Field(default=None, gt=0)
+    superblock_overhead_bits: int = Field(default=0, ge=0)
+    group_size: int | None = Field(default=None, gt=0)
+    group_overhead_bits: int = Field(default=0, ge=0)
+    row_overhead_bits: int = Field(default=0, ge=0)
+    column_overhead_bits: int = Field(default=0, ge=0)
+    tensor_overhead_bits: int = Field(default=0, ge=0)
+    scope: Scope = "all"
+    unquantized: str | None = None
+    compute: str | None = None
+    mix: GgufMix | None = None
+    kv_cache: bool = False
+    source: str
+
+    def matrix_bits(self, in_features: int, out_features: int) -> int:
+        """Bits of one weight matrix of shape [out_features, in_features] in this format."""
+        n = in_features * out_features
+        bits = self.weight_bits * n
+        if self.block_size is not None:
+            blocks = -(-n // self.block_size)
+            bits += blocks * self.block_overhead_bits
+            if self.superblock_blocks is not None:
+                bits += -(-blocks // self.superblock_blocks) * self.superblock_overhead_bits
+        if self.group_size is not None:
+            bits += -(-in_features // self.group_size) * out_features * self.group_overhead_bits
+        bits += out_features * self.row_overhead_bits
+        bits += in_features * self.column_overhead_bits
+        bits += self.tensor_overhead_bits
+        return bits
+
+    def matrix_bytes(self, in_features: int, out_features: int) -> int:
+        """Bytes of one weight matrix, rounded up to whole bytes."""
+        return -(-self.matrix_bits(in_features, out_features) // 8)
+
+    def flat_bytes(self, n_values: int) -> int:
+        """Bytes of a flat tensor of n values (a cache, a vector): blocks but no rows or groups."""
+        bits = self.weight_bits * n_values
+        if self.block_size is not None:
+            bits += -(-n_values // self.block_size) * self.block_overhead_bits
+        return -(-bits // 8)
+
+    @property
+    def nominal_bits(self) -> float:
+        """Bits per value of a large matrix, metadata included (for display)."""
+        n = 4096
+        return self.matrix_bits(n, n) / (n * n)
+
+
+class FormatTable(_Frozen):
+    """All formats, looked up by name or alias (case-insensitive)."""
+
+    formats: tuple[Format, ...]
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.formats]
+
+    def find(self, name: str) -> Format | None:
+        key = name.strip().lower().replace("_", "-")
+        for fmt in self.formats:
+            candidates = {fmt.name.lower().replace("_", "-")}
+            candidates.update(a.lower().replace("_", "-") for a in fmt.aliases)
+            if key in candidates:
+                return fmt
+        return None

@@ -1,0 +1,132 @@
+"""Bundled data under presets/: formats, runtime constants, GPUs, model and vision-tower configs.
+
+Every file is validated strictly (unknown keys are errors). The folder ships inside the wheel as
+``vram/presets``; in a source checkout the top-level ``presets/`` folder is used.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vram.errors import PresetError
+from vram.precision import Format, FormatTable
+from vram.workload import Runtime
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelPreset(_Strict):
+    schema_version: Literal[1]
+    id: str
+    parameters: int = Field(gt=0)
+    source: str
+    config: dict[str, Any]
+
+
+class TowerPreset(_Strict):
+    schema_version: Literal[1]
+    id: str
+    source: str
+    config: dict[str, Any]
+
+
+class _FormatsFile(_Strict):
+    schema_version: Literal[1]
+    formats: tuple[Format, ...]
+
+
+class _RuntimeFile(Runtime):
+    schema_version: Literal[1]
+
+
+@cache
+def presets_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "presets", here.parent.parent / "presets"):
+        if (candidate / "precisions.json").is_file():
+            return candidate
+    raise PresetError("the bundled presets folder is missing from this installation")
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PresetError(f"bundled preset {path.name} cannot be read: {exc}") from exc
+
+
+def _validate(model: type[BaseModel], path: Path) -> Any:
+    try:
+        return model.model_validate(_read(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PresetError(f"bundled preset {path.name} is invalid at {where}: {first['msg']}") from exc
+
+
+@cache
+def formats() -> FormatTable:
+    data: _FormatsFile = _validate(_FormatsFile, presets_dir() / "precisions.json")
+    names = [f.name for f in data.formats]
+    if len(set(names)) != len(names):
+        raise PresetError("precisions.json names a format twice")
+    return FormatTable(formats=data.formats)
+
+
+@cache
+def runtime() -> Runtime:
+    data: _RuntimeFile = _validate(_RuntimeFile, presets_dir() / "runtime.json")
+    return Runtime(**data.model_dump(exclude={"schema_version"}))
+
+
+def _key(model_id: str) -> str:
+    return model_id.strip().strip("/").lower().replace("/", "__")
+
+
+@cache
+def _model_files() -> dict[str, Path]:
+    return {p.stem.lower(): p for p in sorted((presets_dir() / "models").glob("*.json"))}
+
+
+def find_model(name: str) -> ModelPreset | None:
+    """The bundled preset whose Hugging Face id is ``name`` (case-insensitive), if any."""
+    path = _model_files().get(_key(name))
+    if path is None:
+        return None
+    preset: ModelPreset = _validate(ModelPreset, path)
+    if _key(preset.id) != path.stem.lower():
+        raise PresetError(f"bundled preset {path.name} holds id {preset.id!r}, which does not match its file name")
+    return preset
+
+
+def model_ids() -> list[str]:
+    return [p.stem.replace("__", "/") for p in _model_files().values()]
+
+
+def all_models() -> list[ModelPreset]:
+    out = []
+    for stem in _model_files():
+        preset = find_model(stem)
+        assert preset is not None
+        out.append(preset)
+    return out
+
+
+def find_tower(name: str) -> dict[str, Any] | None:
+    path = presets_dir() / "towers" / f"{_key(name)}.json"
+    if not path.is_file():
+        for p in (presets_dir() / "towers").glob("*.json"):
+            if p.stem.lower() == _key(name):
+                path = p
+                break
+        else:
+            return None
+    tower: TowerPreset = _validate(TowerPreset, path)
+    return tower.config

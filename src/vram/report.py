@@ -1,0 +1,75 @@
+"""The JSON document of an estimate (schema_version 1, docs/json-output.md). Pure data, no printing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vram.estimate import Estimate
+from vram.sources import Resolved
+from vram.workload import Workload
+
+SCHEMA_VERSION = 1
+BREAKDOWN_KEYS = ("weights_bytes", "kv_cache_bytes", "activations_bytes", "gradients_bytes", "optimizer_bytes",
+                  "overhead_bytes")
+
+
+def model_doc(resolved: Resolved, est: Estimate) -> dict[str, Any]:
+    return {
+        "id": est.model_id,
+        "source": resolved.source,
+        "location": resolved.location,
+        "model_type": est.model_type,
+        "parameters": est.parameters,
+        "active_parameters": est.active_parameters,
+        "trainable_parameters": est.trainable_parameters,
+        "parameters_by_component": dict(est.parameters_by_component),
+    }
+
+
+def workload_doc(w: Workload, est: Estimate) -> dict[str, Any]:
+    training = w.mode != "inference"
+    return {
+        "mode": w.mode,
+        "dtype": w.weight_format.name,
+        "kv_dtype": w.kv_format.name,
+        "compute_dtype": w.compute_format.name,
+        "batch_size": w.batch_size,
+        "seq_len": w.seq_len,
+        "tokens_per_sequence": est.tokens_per_sequence,
+        "images": w.images,
+        "frames": w.frames,
+        "attention": w.attention,
+        "optimizer": w.optimizer if training else None,
+        "precision": (w.regime or ("fp32" if w.weight_format.name == "fp32" else "mixed"))
+        if w.mode == "training" else None,
+        "gradient_checkpointing": w.gradient_checkpointing,
+        "lora_rank": w.lora_rank if w.mode in ("lora", "qlora") else None,
+        "lora_targets": list(w.lora_targets) if w.mode in ("lora", "qlora") else None,
+        "gpus": w.tensor_parallel,
+        "overhead_percent": w.overhead_percent,
+    }
+
+
+def breakdown_doc(est: Estimate) -> dict[str, int]:
+    b = est.breakdown
+    return {k: getattr(b, k) for k in BREAKDOWN_KEYS}
+
+
+def estimate_doc(resolved: Resolved, w: Workload, est: Estimate, *, explain: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": model_doc(resolved, est),
+        "workload": workload_doc(w, est),
+        "breakdown": breakdown_doc(est),
+        "total_bytes": est.total_bytes,
+        "weights": {"bits_per_parameter": est.bits_per_parameter, "by_component": dict(est.weights_by_component)},
+        "kv_cache": {"bytes_per_token": est.kv_cache_bytes_per_token},
+        "notes": list(est.notes),
+    }
+    if explain:
+        doc["explain"] = [t.model_dump() for t in est.terms]
+    return doc
+
+
+def error_doc(code: str, message: str, exit_status: int) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "error": {"code": code, "message": message, "exit_status": exit_status}}
