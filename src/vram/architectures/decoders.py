@@ -36,7 +36,7 @@ class _Defaults(Cfg):
 
     def __init__(self, cfg: Cfg, defaults: dict[str, object]) -> None:
         merged = dict(defaults)
-        merged.update({k: v for k, v in cfg._data.items() if v is not None})
+        merged.update(cfg._data)  # an explicit null in the config wins over the class default
         super().__init__(merged, where=cfg._where, used=cfg.used)
 
 

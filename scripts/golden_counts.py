@@ -1,0 +1,70 @@
+"""Dev-only: write the parameter count transformers builds for each config under tests/data/configs.
+
+Needs torch (CPU) and transformers, which are not runtime dependencies of vram:
+    pip install torch transformers
+    python scripts/golden_counts.py            # rewrites tests/data/golden_params.json
+
+Models are built on the meta device (no memory, no download); tied weights are counted once
+because ``model.parameters()`` yields a shared tensor once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "tests" / "data" / "configs"
+OUT = ROOT / "tests" / "data" / "golden_params.json"
+
+# model_type -> transformers class (None: AutoModelForCausalLM). Repos whose code is not in
+# transformers (llava_qwen) are counted by their documented mapping instead (see docs/presets.md).
+CLASSES = {
+    "llava": "LlavaForConditionalGeneration",
+    "llava_next": "LlavaNextForConditionalGeneration",
+    "llava_onevision": "LlavaOnevisionForConditionalGeneration",
+    "qwen2_vl": "Qwen2VLForConditionalGeneration",
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+    "mllama": "MllamaForConditionalGeneration",
+    "gemma3": "Gemma3ForConditionalGeneration",
+}
+SKIP = {"llava_qwen"}
+
+
+def count(config: dict[str, object]) -> int:
+    import torch
+    import transformers
+
+    cfg = dict(config)
+    cfg.pop("quantization_config", None)
+    cfg.pop("auto_map", None)
+    model_type = str(cfg["model_type"])
+    conf = transformers.AutoConfig.for_model(**cfg)
+    with torch.device("meta"):
+        name = CLASSES.get(model_type)
+        if name:
+            model = getattr(transformers, name)._from_config(conf)
+        else:
+            model = transformers.AutoModelForCausalLM.from_config(conf)
+    return sum(p.numel() for p in model.parameters())
+
+
+def main() -> int:
+    import transformers
+
+    golden: dict[str, object] = {"transformers_version": transformers.__version__, "counts": {}}
+    counts: dict[str, int] = {}
+    for path in sorted(CONFIGS.glob("*.json")):
+        config = json.loads(path.read_text())
+        if config.get("model_type") in SKIP:
+            continue
+        counts[path.stem] = count(config)
+        print(f"{path.stem:45s} {counts[path.stem]:>16,}")
+    golden["counts"] = counts
+    OUT.write_text(json.dumps(golden, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
