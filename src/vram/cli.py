@@ -11,12 +11,11 @@ import sys
 import traceback
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from vram import __version__
-from vram.errors import EXIT_MODEL, EXIT_USAGE, VramError
+from vram.errors import EXIT_MODEL, EXIT_USAGE, UsageError, VramError
 
 DTYPE_HELP = ("Weight format: fp32, fp16, bf16, fp8, int8, int4 (GPTQ), awq, nf4, nf4-dq, or GGUF q8_0, q6_k, "
               "q5_k_m, q4_k_m, q4_0, q3_k_m, q2_k (case-insensitive).")
@@ -51,14 +50,16 @@ class _Group(TyperGroup):
         try:
             rv = super().main(args=argv, prog_name=prog_name or "vram", complete_var=complete_var,
                               standalone_mode=False, **extra)
-        except click.exceptions.Exit as exc:
+        except typer.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except typer.Abort:
             _fail("aborted", "aborted", EXIT_USAGE, as_json)
-        except click.ClickException as exc:
+        except typer.TyperException as exc:  # usage errors raised while parsing
             if os.environ.get("VRAM_DEBUG"):
                 traceback.print_exc()
-            _fail(exc.format_message().replace("\n", " "), "usage", EXIT_USAGE, as_json)
+            fmt = getattr(exc, "format_message", None)
+            message = fmt() if callable(fmt) else str(exc)
+            _fail(" ".join(str(message).split()), "usage", EXIT_USAGE, as_json)
         except VramError as exc:
             if os.environ.get("VRAM_DEBUG"):
                 traceback.print_exc()
@@ -116,14 +117,14 @@ Explain = Annotated[bool, typer.Option("--explain", help="Show every term with i
 def _unit(units: str) -> Any:
     u = units.strip().lower()
     if u not in ("gib", "gb"):
-        raise click.UsageError(f"unknown --units {units!r}; choose gib or gb")
+        raise UsageError(f"unknown --units {units!r}; choose gib or gb")
     return u
 
 
 def _format(fmt: str, allowed: tuple[str, ...] = ("table", "json")) -> str:
     f = fmt.strip().lower()
     if f not in allowed:
-        raise click.UsageError(f"unknown --format {fmt!r}; choose one of: {', '.join(allowed)}")
+        raise UsageError(f"unknown --format {fmt!r}; choose one of: {', '.join(allowed)}")
     return f
 
 
@@ -195,7 +196,7 @@ def compare(model: Model,
     out = _format(format)
     names = [d.strip() for d in dtypes.split(",") if d.strip()]
     if not names:
-        raise click.UsageError("--dtypes is empty")
+        raise UsageError("--dtypes is empty")
     formats = [find_format(n) for n in names]
     resolved = resolve(model)
     rows: list[dict[str, Any]] = []

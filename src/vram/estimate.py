@@ -265,41 +265,88 @@ def kv_cache(spec: ModelSpec, w: Workload) -> tuple[int, list[Term]]:
 # Activations
 
 
+def _widths(b: Block, tp: int) -> tuple[int, int, int, int]:
+    """Per-token widths of one layer under tensor parallelism: (q, k+v, attention output, heads)."""
+    a = b.attention
+    assert a is not None
+    heads = max(1, a.num_heads // tp)
+    q = heads * a.head_dim
+    kv = max(1, a.num_kv_heads // tp) * (a.head_dim + a.v_head_dim)
+    return q, kv, heads * a.v_head_dim, heads
+
+
 def _layer_forward_peak(b: Block, tokens: int, batch: int, seq: int, c: int, w: Workload, h: int) -> int:
-    """Largest set of live tensors inside one layer's forward without autograd."""
+    """Largest set of live tensors inside one decoder layer's forward without autograd.
+
+    Live throughout: the embedding output, the layer input and its normed copy (3h), RoPE cos/sin.
+    Attention adds q (and its rotated copy), k, v and the output; the MLP adds the post-attention
+    residual (h) and, for a gated MLP, act(gate), up and their product (3 x intermediate).
+    Eager attention materialises the scores: bf16 scores, an fp32 upcast and the fp32 softmax.
+    Routed experts see each token k times (its gathered input, gate/up, product and output).
+    """
     a = b.attention
     tp = w.tensor_parallel
     if a is None:
         return 0
-    q = a.num_heads * a.head_dim // tp
-    kv = max(1, a.num_kv_heads // tp) * (a.head_dim + a.v_head_dim)
-    attn = tokens * c * (2 * h + 2 * q + kv)
+    q, kv, out, heads = _widths(b, tp)
+    rope = 2 * a.head_dim if a.kind != "cross" else 0
+    attn = tokens * c * (3 * h + rope + 2 * q + kv + out)
     if w.attention == "eager" and a.kind != "cross":
         keys = min(seq, a.window) if a.window else seq
-        attn += batch * (a.num_heads // tp) * seq * keys * (2 * c + 4)
+        attn += batch * heads * seq * keys * (c + 8)
     width = b.mlp_width // tp
-    mlp = tokens * c * (2 * h + (3 * width if b.gated_mlp else 2 * width))
+    mlp = tokens * c * (4 * h + rope + (3 * width if b.gated_mlp else 2 * width))
+    if b.experts_per_token:
+        mlp += tokens * c * b.experts_per_token * (2 * h + 4 * (b.expert_width // tp))
     return max(attn, mlp)
 
 
+def _norm_saved(c: int, h: int) -> int:
+    """Bytes per token an RMSNorm/LayerNorm saves: its input upcast to fp32 and the normed output."""
+    return (max(4, c) + c) * h
+
+
 def _layer_saved(b: Block, tokens: int, batch: int, seq: int, c: int, w: Workload, h: int,
-                 dropout: bool) -> int:
-    """Bytes one layer saves for backward (Korthikanti et al. 2022, adapted; docs/math.md)."""
+                 dropout: bool, lora_extra: int) -> int:
+    """Bytes one decoder layer saves for backward (Korthikanti et al. 2022, adapted; docs/math.md).
+
+    Two norms; q (rotated), k, v, the attention output and fp32 softmax statistics for fused
+    attention (plus fp32 and 16-bit probabilities when eager); a gated MLP saves gate, act(gate), up
+    and their product (4 x intermediate), a plain one its hidden twice; routed experts save their
+    gathered inputs and outputs per visit. ``lora_extra`` is per token (adapter inputs).
+    """
     a = b.attention
     tp = w.tensor_parallel
+    per_token = 2 * _norm_saved(c, h) + lora_extra
     saved = 0
     if a is not None:
-        q = a.num_heads * a.head_dim // tp
-        kv = max(1, a.num_kv_heads // tp) * (a.head_dim + a.v_head_dim)
-        out = (a.num_heads // tp) * a.v_head_dim
-        saved += tokens * c * (2 * h + q + kv + out) + 4 * batch * (a.num_heads // tp) * seq
+        q, kv, out, heads = _widths(b, tp)
+        per_token += c * (q + kv + out)
+        saved += 4 * batch * heads * seq
         if w.attention == "eager":
             keys = min(seq, a.window) if a.window else seq
-            probs = batch * (a.num_heads // tp) * seq * keys
+            probs = batch * heads * seq * keys
             saved += probs * (4 + c) + (probs * (1 + c) if dropout else 0)
     width = b.mlp_width // tp
-    saved += tokens * c * (2 * h + (4 * width if b.gated_mlp else 2 * width))
-    return saved
+    per_token += c * (4 * width if b.gated_mlp else 2 * width)
+    if b.experts_per_token:
+        per_token += c * b.experts_per_token * (2 * h + 4 * (b.expert_width // tp))
+    return saved + tokens * per_token
+
+
+def _lora_activation_per_token(spec: ModelSpec, w: Workload, block: Block, c: int) -> int:
+    """Extra bytes per token a layer's adapters save: the adapter's copy of its input when the
+    adapter dtype differs from the compute dtype (PEFT casts x to the adapter's dtype), and the
+    r-wide output of lora_A."""
+    if w.mode not in ("lora", "qlora"):
+        return 0
+    lb = (w.lora_format or w.compute_format).flat_bytes(1)
+    extra = 0
+    for b, lin in _lora_linears(spec, w.lora_targets):
+        if b is block:
+            visits = block.experts_per_token if lin.copies > 1 else 1
+            extra += visits * ((lin.in_features * lb if lb != c else 0) + w.lora_rank * lb)
+    return extra
 
 
 def activations(spec: ModelSpec, w: Workload, *, training: bool, dropout: bool) -> tuple[int, list[Term]]:
@@ -319,42 +366,45 @@ def activations(spec: ModelSpec, w: Workload, *, training: bool, dropout: bool) 
         logits = b_ * vocab_shard * (c + 4) + tokens * h * c
         peak = max(layer_peak, logits, vision)
         terms.append(Term(component="activations", name="largest layer forward", bytes=layer_peak,
-                          formula="b x s x bytes x (2h + 2 x heads x head_dim + kv_width) for attention "
-                                  "(+ b x heads x s x s x (2 x bytes + 4) when eager); b x s x bytes x "
-                                  "(2h + 3 x intermediate) for a gated MLP",
+                          formula="b x s x bytes x max(3h + rope + 2q + kv + out, 4h + rope + 3 x intermediate) "
+                                  "(+ b x heads x s x s x (bytes + 8) when eager; + k x (2h + 4 x expert width) "
+                                  "for routed experts)",
                           values={"batch": b_, "seq_len": seq, "hidden": h, "bytes": c, "attention": w.attention},
-                          source="derived from the transformers forward (docs/math.md)", approximate=True))
+                          source="derived from the transformers forward; checked on an H100 (docs/validation.md)",
+                          approximate=True))
         terms.append(Term(component="activations", name="logits of the last position", bytes=logits,
                           formula="b x vocab x (bytes + 4 for the fp32 upcast) + b x s x h x bytes",
                           values={"batch": b_, "vocab": spec.text.vocab_size}, approximate=True,
-                          source="transformers generate keeps logits of the last position only"))
+                          source="transformers generate computes logits for the last position only"))
         if vision:
             terms.append(Term(component="activations", name="vision encoder", bytes=vision,
                               formula="images x patches x bytes x (2h + max(4h, 2 x intermediate)) + features",
                               values={"images": w.images, "frames": w.frames}, approximate=True,
                               source="derived from the ViT forward"))
         return peak, terms
-    per_layer = {blk.name: _layer_saved(blk, tokens, b_, seq, c, w, h, dropout) for blk in blocks}
-    layers_total = sum(blk.count * per_layer[blk.name] for blk in blocks)
+    per_layer = {id(blk): _layer_saved(blk, tokens, b_, seq, c, w, h, dropout,
+                                       _lora_activation_per_token(spec, w, blk, c)) for blk in blocks}
+    layers_total = sum(blk.count * per_layer[id(blk)] for blk in blocks)
     n_layers = sum(blk.count for blk in blocks)
     if w.gradient_checkpointing:
         stored = n_layers * tokens * h * c + max(per_layer.values(), default=0)
         formula = "layers x b x s x h x bytes (checkpointed inputs) + one layer recomputed"
     else:
         stored = layers_total
-        formula = ("per layer: b x s x bytes x (2h + q + kv + out) + 4 x b x heads x s (softmax stats) "
-                   "+ b x s x bytes x (2h + 4 x intermediate) [gated MLP]")
+        formula = ("per layer: b x s x [2 x norm (fp32 input + normed) + bytes x (q + k + v + out) "
+                   "+ bytes x 4 x intermediate (gated MLP)] + 4 x b x heads x s (softmax statistics)")
     logits = tokens * vocab_shard * (c + 8) + 2 * tokens * h * c
     terms.append(Term(component="activations", name="decoder layers (saved for backward)", bytes=stored,
                       formula=formula, values={"layers": n_layers, "batch": b_, "seq_len": seq, "hidden": h,
                                                "bytes": c, "checkpointing": str(w.gradient_checkpointing),
                                                "attention": w.attention},
-                      source="Korthikanti et al. 2022 (arXiv:2205.05198), adapted (docs/math.md)",
+                      source="Korthikanti et al. 2022 (arXiv:2205.05198), adapted to SwiGLU, RMSNorm and "
+                             "fused attention (docs/math.md)",
                       approximate=True))
     terms.append(Term(component="activations", name="logits and loss", bytes=logits,
                       formula="b x s x vocab x (bytes + 4 fp32 upcast + 4 log-softmax) + final norm",
                       values={"vocab": spec.text.vocab_size}, approximate=True,
-                      source="transformers ForCausalLM loss upcasts logits to fp32"))
+                      source="transformers ForCausalLMLoss upcasts logits to fp32 before cross-entropy"))
     return stored + logits + vision, terms
 
 
@@ -523,13 +573,14 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
         notes.append(f"--overhead-percent {w.overhead_percent:g}: runtime overhead is a rule of thumb, "
                      "not the measured CUDA context and allocator reserve")
     else:
-        reserve = round(act * rt.allocator_reserve_fraction)
+        fraction = rt.allocator_reserve_fraction_training if training else rt.allocator_reserve_fraction_inference
+        reserve = round(act * fraction)
         comm = rt.multi_gpu_comm_bytes if w.tensor_parallel > 1 else 0
         overhead = rt.cuda_context_bytes + reserve + comm
         terms.append(Term(component="overhead", name="CUDA context + allocator reserve", bytes=overhead,
                           formula="context + reserve_fraction x activations (+ NCCL buffers when sharded)",
                           values={"context_bytes": rt.cuda_context_bytes,
-                                  "reserve_fraction": rt.allocator_reserve_fraction, "comm_bytes": comm},
+                                  "reserve_fraction": fraction, "comm_bytes": comm},
                           source=rt.source, approximate=True))
     breakdown = Breakdown(weights_bytes=weights, kv_cache_bytes=kv, activations_bytes=act,
                           gradients_bytes=grads, optimizer_bytes=opt, overhead_bytes=overhead)

@@ -66,8 +66,12 @@ class Block(_Frozen):
     """Norms, gates, positional vectors, convolution kernels: never quantized."""
     attention: Attention | None = None
     mlp_width: int = Field(default=0, ge=0)
-    """Width of the MLP's hidden activation per token (active experts summed)."""
+    """Width of the dense MLP's hidden activation (for MoE layers: the shared experts', or 0)."""
     gated_mlp: bool = True
+    experts_per_token: int = Field(default=0, ge=0)
+    """MoE: routed experts each token visits (0 for a dense layer)."""
+    expert_width: int = Field(default=0, ge=0)
+    """MoE: hidden width of one routed expert."""
 
     @property
     def params_per_layer(self) -> int:

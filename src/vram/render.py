@@ -98,10 +98,10 @@ def compare_table(rows: list[dict[str, Any]], unit: Unit, title: str) -> Table:
 
 def presets_table(rows: list[tuple[str, str, int, int]]) -> Table:
     table = Table(title="Bundled model presets")
-    table.add_column("Model")
+    table.add_column("Model", no_wrap=True)
     table.add_column("Type")
     table.add_column("Parameters", justify="right")
     table.add_column("Active", justify="right")
     for mid, mtype, n, active in rows:
-        table.add_row(mid, mtype, _count(n), _count(active) if active != n else "")
+        table.add_row(mid, mtype, f"{n:,}", f"{active:,}" if active != n else "")
     return table

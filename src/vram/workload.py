@@ -27,8 +27,10 @@ class Runtime(BaseModel):
 
     cuda_context_bytes: int = Field(ge=0)
     """Memory the CUDA context, kernels and library workspaces take before any tensor."""
-    allocator_reserve_fraction: float = Field(ge=0, le=1)
-    """Caching-allocator slack, as a fraction of the transient (activation) memory."""
+    allocator_reserve_fraction_inference: float = Field(ge=0, le=2)
+    """Caching-allocator slack in inference, as a fraction of the activation memory."""
+    allocator_reserve_fraction_training: float = Field(ge=0, le=2)
+    """Caching-allocator slack in training, as a fraction of the activation memory."""
     multi_gpu_comm_bytes: int = Field(ge=0)
     """Extra per-GPU memory once NCCL is initialised (tensor parallel > 1)."""
     source: str

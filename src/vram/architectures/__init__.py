@@ -69,7 +69,7 @@ def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerL
         return build_text_model(cfg, model_type, model_id=model_id)
     except UnsupportedModelError:
         raise
-    except (ValueError, TypeError, ZeroDivisionError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, ArithmeticError, KeyError, AttributeError, RecursionError) as exc:
         # pydantic's ValidationError is a ValueError: impossible values in a config end here.
         raise ConfigError(f"config of model_type {model_type!r} is not valid: {_one_line(exc)}") from exc
 

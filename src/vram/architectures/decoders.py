@@ -15,6 +15,9 @@ from vram.errors import ConfigError
 from vram.model import Attention, Block, Component, Linear, ModelSpec, TextDims
 
 
+MAX_LAYERS = 10_000
+
+
 @dataclass(frozen=True)
 class Traits:
     """What distinguishes one llama-like family from another (with its class defaults)."""
@@ -154,6 +157,8 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     c = _Defaults(cfg, t.defaults)
     h = c.int("hidden_size")
     n_layers = c.int("num_hidden_layers")
+    if n_layers > MAX_LAYERS:
+        raise ConfigError(f"config field 'num_hidden_layers' ({n_layers}) is implausibly large")
     heads = c.int("num_attention_heads")
     kv = c.int("num_key_value_heads", heads)
     if heads % kv:
@@ -188,38 +193,38 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                         v_head_dim=hd, window=window)
         return lins, att, other
 
-    def mlp_for_layer(i: int) -> tuple[tuple[Linear, ...], int, int]:
-        """(linears, other params, active MLP width per token)."""
+    def mlp_for_layer(i: int) -> tuple[tuple[Linear, ...], int, int, int, int]:
+        """(linears, other params, dense MLP width, experts per token, expert width)."""
         if t.moe == "none":
-            return _mlp(h, inter, gated=t.gated_mlp, fused=t.fused_gate_up, bias=mlp_bias), 0, inter
+            return _mlp(h, inter, gated=t.gated_mlp, fused=t.fused_gate_up, bias=mlp_bias), 0, inter, 0, 0
         if t.moe == "mixtral":
             e, k = c.int("num_local_experts"), c.int("num_experts_per_tok")
             return (_mlp(h, inter, gated=True, prefix="experts.", copies=e, active=k)
-                    + (Linear(name="gate", in_features=h, out_features=e),)), 0, k * inter
+                    + (Linear(name="gate", in_features=h, out_features=e),)), 0, 0, k, inter
         if t.moe in ("qwen2_moe", "qwen3_moe"):
             e = c.first_int(("num_experts", "num_local_experts"))
             k = c.int("num_experts_per_tok")
             step = c.int("decoder_sparse_step")
             dense = set(c.int_list("mlp_only_layers", []))
             if i in dense or (i + 1) % step:
-                return _mlp(h, inter, gated=True), 0, inter
+                return _mlp(h, inter, gated=True), 0, inter, 0, 0
             mi = c.int("moe_intermediate_size")
             lins = _mlp(h, mi, gated=True, prefix="experts.", copies=e, active=k)
             lins += (Linear(name="gate", in_features=h, out_features=e),)
-            width = k * mi
+            shared_width = 0
             if t.moe == "qwen2_moe":
                 si = c.int("shared_expert_intermediate_size", minimum=0)
                 if si:
                     lins += _mlp(h, si, gated=True, prefix="shared_expert.")
                     lins += (Linear(name="shared_expert_gate", in_features=h, out_features=1),)
-                    width += si
-            return lins, 0, width
+                    shared_width = si
+            return lins, 0, shared_width, k, mi
         if t.moe == "deepseek":
             e = c.opt_int("n_routed_experts")
             first = c.int("first_k_dense_replace", minimum=0)
             freq = c.int("moe_layer_freq")
             if e is None or i < first or i % freq:
-                return _mlp(h, inter, gated=True), 0, inter
+                return _mlp(h, inter, gated=True), 0, inter, 0, 0
             k = c.int("num_experts_per_tok")
             mi = c.int("moe_intermediate_size")
             shared = c.int("n_shared_experts", 0, minimum=0)
@@ -227,7 +232,7 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
             lins += (Linear(name="gate", in_features=h, out_features=e),)
             if shared:
                 lins += _mlp(h, mi * shared, gated=True, prefix="shared_experts.")
-            return lins, 0, (k + shared) * mi
+            return lins, 0, shared * mi, k, mi
         # gpt_oss: experts with biases, router with bias.
         e, k = c.int("num_local_experts"), c.int("num_experts_per_tok")
         lins = (Linear(name="experts.gate_up_proj", in_features=h, out_features=2 * inter, bias=True,
@@ -235,15 +240,16 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                 Linear(name="experts.down_proj", in_features=inter, out_features=h, bias=True,
                        copies=e, active_copies=k),
                 Linear(name="router", in_features=h, out_features=e, bias=True))
-        return lins, 0, k * inter
+        return lins, 0, 0, k, inter
 
     layers: list[Block] = []
     for i in range(n_layers):
         a_lins, att, a_other = attention_linears(windows[i])
-        m_lins, m_other, width = mlp_for_layer(i)
+        m_lins, m_other, width, k_active, e_width = mlp_for_layer(i)
         layers.append(Block(name="decoder_layer", linears=a_lins + m_lins,
                             other_params=a_other + m_other + t.norms_per_layer * h,
-                            attention=att, mlp_width=width, gated_mlp=t.gated_mlp))
+                            attention=att, mlp_width=width, gated_mlp=t.gated_mlp,
+                            experts_per_token=k_active, expert_width=e_width))
     components = [
         Component(name="embeddings", kind="embedding",
                   blocks=(Block(name="embed_tokens", embedding_params=vocab * h),)),
@@ -264,7 +270,8 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                 Linear(name="eh_proj", in_features=2 * h, out_features=h),
                 Linear(name="shared_head.head", in_features=h, out_features=vocab)),
                 embedding_params=vocab * h, other_params=mtp_layer.other_params + 3 * h,
-                attention=mtp_layer.attention, mlp_width=mtp_layer.mlp_width),)))
+                attention=mtp_layer.attention, mlp_width=mtp_layer.mlp_width,
+                experts_per_token=mtp_layer.experts_per_token, expert_width=mtp_layer.expert_width),)))
         notes.append(f"{n_mtp} multi-token-prediction layer(s) stored in the checkpoint are not built by "
                      "transformers: not counted in parameters or weights")
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
