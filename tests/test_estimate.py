@@ -201,7 +201,7 @@ def test_total_is_sum_of_parts(stem: str, batch: int, seq: int, mode: str, dtype
     b = e.breakdown
     assert e.total_bytes == sum((b.weights_bytes, b.kv_cache_bytes, b.activations_bytes, b.gradients_bytes,
                                  b.optimizer_bytes, b.overhead_bytes))
-    assert all(v >= 0 for v in b.model_dump().values())
+    assert all(v >= 0 for v in b.as_dict().values())
 
 
 @settings(max_examples=60, deadline=None)

@@ -6,6 +6,7 @@ Set VRAM_DEBUG=1 to see a traceback instead.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -30,10 +31,13 @@ def _wants_json(args: list[str]) -> bool:
     return False
 
 
+def print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
 def _fail(message: str, code: str, status: int, as_json: bool) -> NoReturn:
     if as_json:
         from vram.report import error_doc
-        from vram.render import print_json
 
         print_json(error_doc(code, message, status))
     print(f"vram: error: {message}", file=sys.stderr)
@@ -149,7 +153,6 @@ def estimate(model: Model, dtype: Dtype = "bf16", mode: ModeOpt = "inference", b
              double_quant: DoubleQuant = False, gpus: Gpus = 1, overhead_percent: OverheadPct = None,
              units: Units = "gib", format: Fmt = "table", explain: Explain = False) -> None:
     """Memory breakdown of one model and workload."""
-    from vram import render
     from vram.estimate import estimate as run_estimate
     from vram.options import build_workload, gguf_types
     from vram.report import estimate_doc
@@ -166,8 +169,10 @@ def estimate(model: Model, dtype: Dtype = "bf16", mode: ModeOpt = "inference", b
     est = run_estimate(resolved.spec, w, gguf_types=gguf_types())
     doc = estimate_doc(resolved, w, est, explain=explain)
     if out == "json":
-        render.print_json(doc)
+        print_json(doc)
         return
+    from vram import render
+
     con = render.console()
     con.print(render.estimate_table(doc, est, unit))
     con.print(render.model_summary(doc))
@@ -186,7 +191,6 @@ def compare(model: Model,
             attention: AttentionOpt = "sdpa", images: Images = 0, frames: Frames = 0, gpus: Gpus = 1,
             overhead_percent: OverheadPct = None, units: Units = "gib", format: Fmt = "table") -> None:
     """One table, a row per precision, a column per memory component."""
-    from vram import render
     from vram.estimate import estimate as run_estimate
     from vram.options import build_workload, find_format, gguf_types
     from vram.report import SCHEMA_VERSION, breakdown_doc
@@ -209,13 +213,15 @@ def compare(model: Model,
         rows.append({"dtype": fmt.name, "label": fmt.label, "bits_per_parameter": est.bits_per_parameter,
                      "breakdown": breakdown_doc(est), "total_bytes": est.total_bytes})
     if out == "json":
-        render.print_json({"schema_version": SCHEMA_VERSION,
+        print_json({"schema_version": SCHEMA_VERSION,
                            "model": {"id": resolved.spec.id, "source": resolved.source,
                                      "parameters": resolved.spec.parameters},
                            "workload": {"mode": mode, "batch_size": batch_size, "seq_len": seq_len, "gpus": gpus},
                            "rows": [{k: r[k] for k in ("dtype", "bits_per_parameter", "breakdown", "total_bytes")}
                                     for r in rows]})
         return
+    from vram import render
+
     title = f"{resolved.spec.id}: {mode}, batch {batch_size} x {seq_len:,} tokens"
     render.console().print(render.compare_table(rows, unit, title))
 
@@ -223,7 +229,7 @@ def compare(model: Model,
 @app.command("presets")
 def list_presets(format: Fmt = "table") -> None:
     """List the bundled models with their parameter counts."""
-    from vram import presets, render
+    from vram import presets
     from vram.architectures import spec_from_config
 
     out = _format(format)
@@ -232,9 +238,11 @@ def list_presets(format: Fmt = "table") -> None:
         spec = spec_from_config(p.config, model_id=p.id, towers=presets.find_tower)
         rows.append((p.id, spec.model_type, spec.parameters, spec.active_parameters))
     if out == "json":
-        render.print_json({"schema_version": 1, "presets": [
+        print_json({"schema_version": 1, "presets": [
             {"id": r[0], "model_type": r[1], "parameters": r[2], "active_parameters": r[3]} for r in rows]})
         return
+    from vram import render
+
     render.console().print(render.presets_table(rows))
 
 

@@ -16,8 +16,7 @@ show them and docs/math.md can cite them. Sources, by term:
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import asdict, dataclass, field
 
 from vram.errors import UsageError
 from vram.model import Block, Component, Linear, ModelSpec
@@ -27,23 +26,24 @@ from vram.workload import Workload
 Value = int | float | str
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Term(_Frozen):
+@dataclass(frozen=True)
+class Term:
     """One line of the explanation: how a component's bytes were computed."""
 
     component: str
     name: str
     bytes: int
     formula: str
-    values: dict[str, Value] = Field(default_factory=dict)
+    values: dict[str, Value] = field(default_factory=dict)
     source: str = ""
     approximate: bool = False
 
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
-class Breakdown(_Frozen):
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
     """Bytes by component (per GPU when the workload is sharded)."""
 
     weights_bytes: int = 0
@@ -58,8 +58,12 @@ class Breakdown(_Frozen):
         return (self.weights_bytes + self.kv_cache_bytes + self.activations_bytes + self.gradients_bytes
                 + self.optimizer_bytes + self.overhead_bytes)
 
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
-class Estimate(_Frozen):
+
+@dataclass(frozen=True)
+class Estimate:
     """The answer: a breakdown, its total, and how it was reached."""
 
     model_id: str

@@ -3,31 +3,34 @@
 A :class:`ModelSpec` is built from a config.json by :mod:`vram.architectures` (or from a bare size
 literal). It records every weight matrix of a layer with its shape, so that weights in any format,
 LoRA adapters, Hessians and per-layer memory can all be computed from the same description.
+All classes are frozen dataclasses that check their own values (a negative size is a ValueError).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from vram._data import check_positive
 
 ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "mtp", "other"]
 AttentionKind = Literal["full", "sliding", "mla", "cross"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Linear(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Linear:
     """A weight matrix y = x W^T (+ b); ``copies`` > 1 for stacked experts."""
 
     name: str
-    in_features: int = Field(gt=0)
-    out_features: int = Field(gt=0)
+    in_features: int
+    out_features: int
     bias: bool = False
-    copies: int = Field(default=1, gt=0)
-    active_copies: int | None = Field(default=None, ge=0)
+    copies: int = 1
+    active_copies: int | None = None
+
+    def __post_init__(self) -> None:
+        check_positive(self, "in_features", "out_features", "copies")
+        check_positive(self, "active_copies", allow_zero=True)
 
     @property
     def params(self) -> int:
@@ -39,39 +42,50 @@ class Linear(_Frozen):
         return n * (self.in_features * self.out_features + (self.out_features if self.bias else 0))
 
 
-class Attention(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Attention:
     """What one layer's attention caches and computes."""
 
     kind: AttentionKind
-    num_heads: int = Field(gt=0)
-    num_kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    v_head_dim: int = Field(gt=0)
-    window: int | None = Field(default=None, gt=0)
-    latent_dim: int | None = Field(default=None, gt=0)
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    window: int | None = None
+    latent_dim: int | None = None
     """MLA: elements cached per token (kv_lora_rank + qk_rope_head_dim)."""
-    cross_tokens: int | None = Field(default=None, ge=0)
+    cross_tokens: int | None = None
     """Cross-attention: tokens cached per image (fixed by the vision encoder)."""
 
+    def __post_init__(self) -> None:
+        check_positive(self, "num_heads", "num_kv_heads", "head_dim", "v_head_dim", "window", "latent_dim")
+        check_positive(self, "cross_tokens", allow_zero=True)
 
-class Block(_Frozen):
+
+@dataclass(frozen=True, slots=True)
+class Block:
     """``count`` identical layers (or one module when count is 1)."""
 
     name: str
-    count: int = Field(default=1, gt=0)
+    count: int = 1
     linears: tuple[Linear, ...] = ()
-    embedding_params: int = Field(default=0, ge=0)
+    embedding_params: int = 0
     """Parameters in embedding tables (matrices looked up, not multiplied)."""
-    other_params: int = Field(default=0, ge=0)
+    other_params: int = 0
     """Norms, gates, positional vectors, convolution kernels: never quantized."""
     attention: Attention | None = None
-    mlp_width: int = Field(default=0, ge=0)
+    mlp_width: int = 0
     """Width of the dense MLP's hidden activation (for MoE layers: the shared experts', or 0)."""
     gated_mlp: bool = True
-    experts_per_token: int = Field(default=0, ge=0)
+    experts_per_token: int = 0
     """MoE: routed experts each token visits (0 for a dense layer)."""
-    expert_width: int = Field(default=0, ge=0)
+    expert_width: int = 0
     """MoE: hidden width of one routed expert."""
+
+    def __post_init__(self) -> None:
+        check_positive(self, "count")
+        check_positive(self, "embedding_params", "other_params", "mlp_width", "experts_per_token", "expert_width",
+                       allow_zero=True)
 
     @property
     def params_per_layer(self) -> int:
@@ -90,7 +104,8 @@ class Block(_Frozen):
         return self.count * self.active_params_per_layer
 
 
-class Component(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Component:
     """A named part of the model: embeddings, decoder layers, lm_head, vision tower, projector."""
 
     name: str
@@ -108,35 +123,46 @@ class Component(_Frozen):
         return sum(b.active_params for b in self.blocks)
 
 
-class TextDims(_Frozen):
+@dataclass(frozen=True, slots=True)
+class TextDims:
     """Dimensions of the language model that the activation model needs."""
 
-    hidden_size: int = Field(gt=0)
-    num_layers: int = Field(gt=0)
-    num_heads: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
-    max_position_embeddings: int | None = Field(default=None, gt=0)
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    vocab_size: int
+    max_position_embeddings: int | None = None
+
+    def __post_init__(self) -> None:
+        check_positive(self, "hidden_size", "num_layers", "num_heads", "vocab_size", "max_position_embeddings")
 
 
-class VisionDims(_Frozen):
+@dataclass(frozen=True, slots=True)
+class VisionDims:
     """Dimensions of a vision encoder, for visual tokens and its activations."""
 
-    hidden_size: int = Field(gt=0)
-    num_layers: int = Field(gt=0)
-    num_heads: int = Field(gt=0)
-    intermediate_size: int = Field(gt=0)
-    image_size: int = Field(gt=0)
-    patch_size: int = Field(gt=0)
-    patches_per_image: int = Field(gt=0)
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    image_size: int
+    patch_size: int
+    patches_per_image: int
     """Tokens the encoder runs over for one image (or one tile / frame)."""
-    llm_tokens_per_image: int = Field(ge=0)
+    llm_tokens_per_image: int
     """Tokens one image adds to the language model's sequence."""
-    llm_tokens_per_frame: int = Field(ge=0)
+    llm_tokens_per_frame: int
     """Tokens one video frame adds (after pooling)."""
-    tiles_per_image: int = Field(default=1, gt=0)
+    tiles_per_image: int = 1
+
+    def __post_init__(self) -> None:
+        check_positive(self, "hidden_size", "num_layers", "num_heads", "intermediate_size", "image_size",
+                       "patch_size", "patches_per_image", "tiles_per_image")
+        check_positive(self, "llm_tokens_per_image", "llm_tokens_per_frame", allow_zero=True)
 
 
-class ModelSpec(_Frozen):
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
     """Everything the estimator knows about a model."""
 
     id: str

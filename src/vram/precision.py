@@ -10,18 +10,16 @@ Sources for each layout are in docs/math.md ("Weights").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from vram._data import check_positive
 
 Scope = Literal["all", "decoder_linear", "all_matrices"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class GgufMix(_Frozen):
+@dataclass(frozen=True, slots=True)
+class GgufMix:
     """The tensor-type mix of a llama.cpp ``*_M`` / ``*_S`` file type."""
 
     output: str
@@ -30,29 +28,35 @@ class GgufMix(_Frozen):
     more_bits_type: str | None = None
 
 
-class Format(_Frozen):
+@dataclass(frozen=True, slots=True)
+class Format:
     """One storage format: bits per value plus the metadata stored per block, group, row or tensor."""
 
     name: str
     label: str
-    aliases: tuple[str, ...] = ()
     kind: Literal["float", "quantized", "gguf"]
-    weight_bits: int = Field(gt=0)
-    block_size: int | None = Field(default=None, gt=0)
-    block_overhead_bits: int = Field(default=0, ge=0)
-    superblock_blocks: int | None = Field(default=None, gt=0)
-    superblock_overhead_bits: int = Field(default=0, ge=0)
-    group_size: int | None = Field(default=None, gt=0)
-    group_overhead_bits: int = Field(default=0, ge=0)
-    row_overhead_bits: int = Field(default=0, ge=0)
-    column_overhead_bits: int = Field(default=0, ge=0)
-    tensor_overhead_bits: int = Field(default=0, ge=0)
+    weight_bits: int
+    source: str
+    aliases: tuple[str, ...] = ()
+    block_size: int | None = None
+    block_overhead_bits: int = 0
+    superblock_blocks: int | None = None
+    superblock_overhead_bits: int = 0
+    group_size: int | None = None
+    group_overhead_bits: int = 0
+    row_overhead_bits: int = 0
+    column_overhead_bits: int = 0
+    tensor_overhead_bits: int = 0
     scope: Scope = "all"
     unquantized: str | None = None
     compute: str | None = None
     mix: GgufMix | None = None
     kv_cache: bool = False
-    source: str
+
+    def __post_init__(self) -> None:
+        check_positive(self, "weight_bits", "block_size", "superblock_blocks", "group_size")
+        check_positive(self, "block_overhead_bits", "superblock_overhead_bits", "group_overhead_bits",
+                       "row_overhead_bits", "column_overhead_bits", "tensor_overhead_bits", allow_zero=True)
 
     def matrix_bits(self, in_features: int, out_features: int) -> int:
         """Bits of one weight matrix of shape [out_features, in_features] in this format."""
@@ -88,7 +92,8 @@ class Format(_Frozen):
         return self.matrix_bits(n, n) / (n * n)
 
 
-class FormatTable(_Frozen):
+@dataclass(frozen=True, slots=True)
+class FormatTable:
     """All formats, looked up by name or alias (case-insensitive)."""
 
     formats: tuple[Format, ...]

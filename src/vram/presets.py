@@ -11,39 +11,48 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from dataclasses import dataclass
 
+from vram._data import DataError, check_positive, from_dict
 from vram.errors import PresetError
 from vram.precision import Format, FormatTable
 from vram.workload import Runtime
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ModelPreset(_Strict):
+@dataclass(frozen=True)
+class ModelPreset:
     schema_version: Literal[1]
     id: str
-    parameters: int = Field(gt=0)
+    parameters: int
+    source: str
+    config: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        check_positive(self, "parameters")
+
+
+@dataclass(frozen=True)
+class TowerPreset:
+    schema_version: Literal[1]
+    id: str
     source: str
     config: dict[str, Any]
 
 
-class TowerPreset(_Strict):
-    schema_version: Literal[1]
-    id: str
-    source: str
-    config: dict[str, Any]
-
-
-class _FormatsFile(_Strict):
+@dataclass(frozen=True)
+class _FormatsFile:
     schema_version: Literal[1]
     formats: tuple[Format, ...]
 
 
-class _RuntimeFile(Runtime):
+@dataclass(frozen=True)
+class _RuntimeFile:
     schema_version: Literal[1]
+    cuda_context_bytes: int
+    allocator_reserve_fraction_inference: float
+    allocator_reserve_fraction_training: float
+    multi_gpu_comm_bytes: int
+    source: str
 
 
 @cache
@@ -62,13 +71,11 @@ def _read(path: Path) -> Any:
         raise PresetError(f"bundled preset {path.name} cannot be read: {exc}") from exc
 
 
-def _validate(model: type[BaseModel], path: Path) -> Any:
+def _validate(model: type[Any], path: Path) -> Any:
     try:
-        return model.model_validate(_read(path))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PresetError(f"bundled preset {path.name} is invalid at {where}: {first['msg']}") from exc
+        return from_dict(model, _read(path))
+    except DataError as exc:
+        raise PresetError(f"bundled preset {path.name} is invalid: {exc}") from exc
 
 
 @cache
@@ -83,7 +90,13 @@ def formats() -> FormatTable:
 @cache
 def runtime() -> Runtime:
     data: _RuntimeFile = _validate(_RuntimeFile, presets_dir() / "runtime.json")
-    return Runtime(**data.model_dump(exclude={"schema_version"}))
+    try:
+        return Runtime(cuda_context_bytes=data.cuda_context_bytes,
+                       allocator_reserve_fraction_inference=data.allocator_reserve_fraction_inference,
+                       allocator_reserve_fraction_training=data.allocator_reserve_fraction_training,
+                       multi_gpu_comm_bytes=data.multi_gpu_comm_bytes, source=data.source)
+    except ValueError as exc:
+        raise PresetError(f"bundled preset runtime.json is invalid: {exc}") from exc
 
 
 def _key(model_id: str) -> str:

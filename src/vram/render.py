@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -27,10 +26,6 @@ SHORT = {"activations_bytes": "Activ.", "optimizer_bytes": "Optim.", "overhead_b
 
 def console() -> Console:
     return Console(highlight=False, soft_wrap=False)
-
-
-def print_json(doc: Any) -> None:
-    print(json.dumps(doc, indent=2))
 
 
 def _count(n: int) -> str:

@@ -67,7 +67,7 @@ def estimate_doc(resolved: Resolved, w: Workload, est: Estimate, *, explain: boo
         "notes": list(est.notes),
     }
     if explain:
-        doc["explain"] = [t.model_dump() for t in est.terms]
+        doc["explain"] = [t.as_dict() for t in est.terms]
     return doc
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from vram._data import check_positive
 from vram.precision import Format
 
 Mode = Literal["inference", "training", "lora", "qlora"]
@@ -20,46 +20,56 @@ MODES: tuple[str, ...] = ("inference", "training", "lora", "qlora")
 ATTENTION: tuple[str, ...] = ("sdpa", "flash", "eager")
 
 
-class Runtime(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Runtime:
     """Constants of the runtime that are not properties of the model (presets/runtime.json)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    cuda_context_bytes: int = Field(ge=0)
+    cuda_context_bytes: int
     """Memory the CUDA context, kernels and library workspaces take before any tensor."""
-    allocator_reserve_fraction_inference: float = Field(ge=0, le=2)
+    allocator_reserve_fraction_inference: float
     """Caching-allocator slack in inference, as a fraction of the activation memory."""
-    allocator_reserve_fraction_training: float = Field(ge=0, le=2)
+    allocator_reserve_fraction_training: float
     """Caching-allocator slack in training, as a fraction of the activation memory."""
-    multi_gpu_comm_bytes: int = Field(ge=0)
+    multi_gpu_comm_bytes: int
     """Extra per-GPU memory once NCCL is initialised (tensor parallel > 1)."""
     source: str
 
+    def __post_init__(self) -> None:
+        check_positive(self, "cuda_context_bytes", "multi_gpu_comm_bytes", allow_zero=True)
+        for name in ("allocator_reserve_fraction_inference", "allocator_reserve_fraction_training"):
+            if not 0 <= getattr(self, name) <= 2:
+                raise ValueError(f"{name} must be between 0 and 2")
 
-class Workload(BaseModel):
+
+@dataclass(frozen=True, slots=True)
+class Workload:
     """A complete description of the run being sized. All sizes are per run, not per GPU."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mode: Mode = "inference"
     weight_format: Format
     kv_format: Format
     compute_format: Format
     """Dtype of activations (the 16-bit compute dtype, or fp32)."""
     unquantized_format: Format
     """Dtype of tensors a quantized format leaves alone (norms, embeddings, lm_head, vision)."""
-    batch_size: int = Field(default=1, gt=0)
-    seq_len: int = Field(default=4096, gt=0)
-    images: int = Field(default=0, ge=0)
-    frames: int = Field(default=0, ge=0)
+    runtime: Runtime
+    mode: Mode = "inference"
+    batch_size: int = 1
+    seq_len: int = 4096
+    images: int = 0
+    frames: int = 0
     optimizer: Optimizer = "adamw"
     regime: Regime | None = None
     gradient_checkpointing: bool = False
     attention: AttentionImpl = "sdpa"
-    lora_rank: int = Field(default=16, gt=0)
+    lora_rank: int = 16
     lora_targets: tuple[str, ...] = ("all-linear",)
     lora_format: Format | None = None
     """Dtype of LoRA adapters (fp32 by default, as PEFT autocasts adapters to fp32)."""
-    tensor_parallel: int = Field(default=1, gt=0)
-    runtime: Runtime
-    overhead_percent: float | None = Field(default=None, ge=0)
+    tensor_parallel: int = 1
+    overhead_percent: float | None = None
+
+    def __post_init__(self) -> None:
+        check_positive(self, "batch_size", "seq_len", "lora_rank", "tensor_parallel")
+        check_positive(self, "images", "frames", allow_zero=True)
+        if self.overhead_percent is not None and self.overhead_percent < 0:
+            raise ValueError("overhead_percent must be >= 0")

@@ -70,7 +70,7 @@ def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerL
     except UnsupportedModelError:
         raise
     except (ValueError, TypeError, ArithmeticError, KeyError, AttributeError, RecursionError) as exc:
-        # pydantic's ValidationError is a ValueError: impossible values in a config end here.
+        # The model classes raise ValueError on impossible values (a negative size): those end here.
         raise ConfigError(f"config of model_type {model_type!r} is not valid: {_one_line(exc)}") from exc
 
 

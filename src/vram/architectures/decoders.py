@@ -8,7 +8,7 @@ what "exact" is measured against (tests/data/golden_params.json, scripts/golden_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vram.architectures._config import Cfg
 from vram.errors import ConfigError
@@ -316,7 +316,7 @@ def _merge(layers: list[Block]) -> tuple[Block, ...]:
         else:
             out.append(layer)
             counts.append(1)
-    return tuple(b.model_copy(update={"count": n}) for b, n in zip(out, counts, strict=True))
+    return tuple(replace(b, **{"count": n}) for b, n in zip(out, counts, strict=True))
 
 
 def _dtype(cfg: Cfg) -> str | None:

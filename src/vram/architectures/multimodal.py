@@ -7,6 +7,8 @@ separate repository (``mm_vision_tower``) with its last layer and head removed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -85,7 +87,7 @@ def _tower_kind(model_type: str | None, name: str = "") -> str:
 
 def _with(spec: ModelSpec, *, model_id: str, model_type: str, extra: list[Component], vision: VisionDims,
           notes: list[str], used: set[str]) -> ModelSpec:
-    return spec.model_copy(update={
+    return replace(spec, **{
         "id": model_id, "model_type": model_type, "components": tuple(extra) + spec.components,
         "vision": vision, "notes": spec.notes + tuple(notes),
         "config_keys": tuple(sorted(set(spec.config_keys) | used))})
@@ -168,7 +170,7 @@ def build_llava_next_original(cfg: Cfg, model_type: str, *, model_id: str, tower
         per_frame += pooled
     elif newline_pos == "frame":
         per_frame += 1
-    dims = dims.model_copy(update={"llm_tokens_per_frame": per_frame})
+    dims = replace(dims, **{"llm_tokens_per_frame": per_frame})
     notes = [f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers kept (last layer and head removed)"
              if vkind == "siglip" else f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers",
              f"video: {side}x{side} patches per frame pooled (stride {stride}, {mode}) to {pooled}x{pooled}"
@@ -291,20 +293,20 @@ def build_mllama(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
             blocks = []
             for b in comp.blocks:
                 if b.name == "decoder_layer":
-                    blocks.append(b.model_copy(update={"count": n_layers - len(cross)}))
+                    blocks.append(replace(b, **{"count": n_layers - len(cross)}))
                     blocks.append(cross_layer)
                 else:
                     blocks.append(b)
-            comp = comp.model_copy(update={"blocks": tuple(blocks)})
+            comp = replace(comp, **{"blocks": tuple(blocks)})
         elif comp.kind == "embedding":
-            comp = comp.model_copy(update={"blocks": (Block(name="embed_tokens", embedding_params=(vocab + 8) * th),)})
+            comp = replace(comp, **{"blocks": (Block(name="embed_tokens", embedding_params=(vocab + 8) * th),)})
         comps.append(comp)
     proj = Component(name="projector", kind="projector", blocks=(Block(name="multi_modal_projector", linears=(
         Linear(name="multi_modal_projector", in_features=out_dim, out_features=th, bias=True),)),))
     dims = VisionDims(hidden_size=vh, num_layers=vlayers + vglobal, num_heads=vheads, intermediate_size=vinter,
                       image_size=image, patch_size=patch, patches_per_image=patches, llm_tokens_per_image=1,
                       llm_tokens_per_frame=1, tiles_per_image=tiles)
-    text = text.model_copy(update={"components": tuple(comps)})
+    text = replace(text, **{"components": tuple(comps)})
     notes = [f"{len(cross)} cross-attention layers cache {cross_tokens} vision tokens per image "
              f"({tiles} tiles x {patches} patches)", "the text embedding has 8 extra rows beyond vocab_size"]
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
@@ -327,6 +329,6 @@ def build_gemma3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         name="multi_modal_projector", linears=(Linear(name="mm_input_projection", in_features=dims.hidden_size,
                                                       out_features=text.text.hidden_size),),
         other_params=dims.hidden_size),))
-    dims = dims.model_copy(update={"llm_tokens_per_image": mm_tokens, "llm_tokens_per_frame": mm_tokens})
+    dims = replace(dims, **{"llm_tokens_per_image": mm_tokens, "llm_tokens_per_frame": mm_tokens})
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
                  notes=[f"{mm_tokens} tokens per image"], used=cfg.used)
