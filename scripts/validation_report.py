@@ -1,0 +1,133 @@
+"""Print the tables of docs/validation.md: estimates against measurements.
+
+Two sources: ../shared/reference/measured.tsv rows this tool can express (copied below with their
+ids, settings and values), and our own H100 runs in docs/data/gpu-measurements.jsonl
+(scripts/measure_gpu.py). Run:  python scripts/validation_report.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vram.estimate import estimate
+from vram.options import build_workload, gguf_types
+from vram.sources import resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+GIB = 2**30
+
+# (id, model preset, options, what we compare, measured GiB, note)
+# what: "weights" = breakdown weights; "peak" = weights + kv + activations (torch allocated peak);
+#       "kv_per_token" = KV bytes per token in GiB x 2^30 (given as bytes in the measured column).
+REFERENCE: list[tuple[str, str, dict[str, Any], str, float, str]] = [
+    ("M001", "bigcode/octocoder", {"dtype": "bf16", "seq_len": 81}, "peak", 29.0261, "HF blog, A100, 21 prompt + 60 new"),
+    ("M002", "bigcode/octocoder", {"dtype": "int8", "seq_len": 81}, "peak", 15.2192, "LLM.int8"),
+    ("M003", "bigcode/octocoder", {"dtype": "nf4", "seq_len": 81}, "peak", 9.5436, "bnb 4-bit (fp4 default, same bytes as nf4)"),
+    ("M038", "meta-llama/Meta-Llama-3-8B-Instruct", {"dtype": "bf16"}, "weights", 14.96, "vLLM TP1"),
+    ("M039", "meta-llama/Meta-Llama-3-8B-Instruct", {"dtype": "bf16", "gpus": 2}, "weights", 7.48, "vLLM TP2, per GPU"),
+    ("M045", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16"}, "weights", 14.99, "vLLM v0.19 TP1"),
+    ("M046", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16", "gpus": 2}, "weights", 7.51, "TP2 per GPU"),
+    ("M047", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16", "gpus": 4}, "weights", 3.77, "TP4 per GPU"),
+    ("M049", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "fp32"}, "weights", 29.98, "fp32"),
+    ("M050", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "fp8"}, "weights", 8.49, "runtime FP8"),
+    ("M052", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "int4"}, "weights", 5.38, "W4A16 g128 (ours: GPTQ layout)"),
+    ("M053", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "int8"}, "weights", 8.49, "W8A8 (ours: LLM.int8 layout)"),
+    ("M054", "Qwen/Qwen2.5-7B-Instruct", {"dtype": "bf16"}, "weights", 14.25, "vLLM v0.19"),
+    ("M055", "Qwen/Qwen2.5-7B-Instruct", {"dtype": "bf16", "gpus": 4}, "weights", 3.55, "TP4 per GPU"),
+    ("M057", "Qwen/Qwen3-8B", {"dtype": "bf16"}, "weights", 15.27, "vLLM v0.19"),
+    ("M058", "Qwen/Qwen3-30B-A3B", {"dtype": "bf16"}, "weights", 56.88, "MoE"),
+    ("M059", "deepseek-ai/DeepSeek-V2-Lite", {"dtype": "bf16"}, "weights", 29.43, "MLA + MoE"),
+    ("M061", "google/gemma-2-9b", {"dtype": "bf16"}, "weights", 17.22, "gemma-2-9b-it"),
+    ("M072", "mistralai/Mixtral-8x7B-v0.1", {"dtype": "bf16", "gpus": 2}, "weights", 43.51, "Instruct, TP2 per GPU"),
+    ("M075", "Qwen/Qwen2.5-72B-Instruct", {"dtype": "bf16", "gpus": 2}, "weights", 67.8, "TP2 per GPU"),
+    ("M135", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "fp16"}, "weights", 14.96, "GGUF F16 file"),
+    ("M136", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "q8_0"}, "weights", 7.95, "GGUF Q8_0"),
+    ("M137", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "q6_k"}, "weights", 6.14, "GGUF Q6_K"),
+    ("M138", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "q5_k_m"}, "weights", 5.33, "GGUF Q5_K_M"),
+    ("M139", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "q4_k_m"}, "weights", 4.58, "GGUF Q4_K_M"),
+    ("M143", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "q2_k"}, "weights", 2.95, "GGUF Q2_K"),
+]
+# KV bytes per token implied by vLLM's pool size and token count (GiB x 2^30 / tokens).
+KV_ROWS = [
+    ("M045", "meta-llama/Llama-3.1-8B-Instruct", {}, 58.11, 476_016),
+    ("M051", "meta-llama/Llama-3.1-8B-Instruct", {"kv_dtype": "fp8"}, 58.11, 952_032),
+    ("M054", "Qwen/Qwen2.5-7B-Instruct", {}, 58.53, 1_096_000),
+    ("M057", "Qwen/Qwen3-8B", {}, 57.5, 418_688),
+    ("M058", "Qwen/Qwen3-30B-A3B", {}, 15.41, 168_288),
+    ("M059", "deepseek-ai/DeepSeek-V2-Lite", {}, 43.61, 1_505_552),
+]
+
+
+def run(model: str, **opts: Any) -> Any:
+    resolved = resolve(model)
+    return estimate(resolved.spec, build_workload(**{"dtype": "bf16", **opts}), gguf_types=gguf_types())
+
+
+def pct(ours: float, measured: float) -> str:
+    return f"{100 * (ours - measured) / measured:+.1f}%"
+
+
+def reference_table() -> None:
+    print("| id | model | settings | compared | measured GiB | estimate GiB | error | note |")
+    print("|---|---|---|---|---|---|---|---|")
+    for rid, model, opts, what, measured, note in REFERENCE:
+        e = run(model, **opts)
+        b = e.breakdown
+        ours = b.weights_bytes if what == "weights" else b.weights_bytes + b.kv_cache_bytes + b.activations_bytes
+        settings = ", ".join(f"{k}={v}" for k, v in opts.items())
+        print(f"| {rid} | {model} | {settings} | {what} | {measured:.2f} | {ours / GIB:.2f} | "
+              f"{pct(ours / GIB, measured)} | {note} |")
+    print()
+    print("| id | model | settings | measured bytes/token | estimate | error |")
+    print("|---|---|---|---|---|---|")
+    for rid, model, opts, gib, tokens in KV_ROWS:
+        measured = gib * GIB / tokens
+        ours = run(model, **opts).kv_cache_bytes_per_token
+        settings = ", ".join(f"{k}={v}" for k, v in opts.items()) or "bf16 KV"
+        print(f"| {rid} | {model} | {settings} | {measured:,.0f} | {ours:,} | {pct(ours, measured)} |")
+
+
+def gpu_table() -> None:
+    rows = [json.loads(line) for line in (ROOT / "docs" / "data" / "gpu-measurements.jsonl").read_text().splitlines()]
+    print("| model | case | measured peak - weights (MB) | KV (MB) | estimate KV + activations (MB) | error |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        if r["case"] != "inference" or "error" in r:
+            continue
+        model = r["model"].replace("__", "/")
+        e = run(model, batch_size=r["batch"], seq_len=r["seq_len"] + r["new_tokens"], attention=r["attention"])
+        measured = r["peak_allocated_bytes"] - r["weights_bytes"]
+        ours = e.breakdown.kv_cache_bytes + e.breakdown.activations_bytes
+        case = f"{r['attention']}, batch {r['batch']} x {r['seq_len']} + {r['new_tokens']} new"
+        print(f"| {model} | {case} | {measured / 1e6:,.1f} | {r['kv_cache_bytes'] / 1e6:,.1f} | {ours / 1e6:,.1f} | "
+              f"{pct(ours, measured)} |")
+    print()
+    print("| model | regime | batch x seq | checkpointing | measured peak (GiB) | estimate w/o overhead (GiB) | error |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r["case"] != "training" or "error" in r:
+            continue
+        model = r["model"].replace("__", "/")
+        regime = r["regime"]
+        opts: dict[str, Any] = {"batch_size": r["batch"], "seq_len": r["seq_len"],
+                                "gradient_checkpointing": r["checkpointing"]}
+        if regime == "lora":
+            opts.update(mode="lora", dtype="bf16")
+        elif regime == "amp":
+            opts.update(mode="training", dtype="fp32", precision="amp")
+        else:
+            opts.update(mode="training", dtype="bf16", precision=regime)
+        e = run(model, **opts)
+        b = e.breakdown
+        ours = b.total_bytes - b.overhead_bytes
+        measured = r["peak_allocated_bytes"]
+        print(f"| {model} | {regime} | {r['batch']} x {r['seq_len']} | {r['checkpointing']} | {measured / GIB:.2f} | "
+              f"{ours / GIB:.2f} | {pct(ours, measured)} |")
+
+
+if __name__ == "__main__":
+    reference_table()
+    print()
+    gpu_table()
