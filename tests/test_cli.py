@@ -150,3 +150,18 @@ def test_help(command: list[str]) -> None:
 def test_version() -> None:
     res = run("--version")
     assert res.exit_code == 0 and res.stdout.startswith("vram ")
+
+
+def test_json_documents_match_the_published_schema() -> None:
+    from vram.schema import CompareDocument, ErrorDocument, EstimateDocument
+
+    EstimateDocument.model_validate(run_json("estimate", "lmms-lab/LLaVA-Video-72B-Qwen2", "--explain"))
+    EstimateDocument.model_validate(run_json("estimate", "7B", "--mode", "qlora"))
+    CompareDocument.model_validate(run_json("compare", "Qwen/Qwen3-30B-A3B"))
+    ErrorDocument.model_validate(json.loads(run("estimate", "nope/nope", "--format", "json").stdout))
+
+
+def test_schema_command() -> None:
+    res = run("schema", "estimate")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["title"] == "EstimateDocument"

@@ -175,9 +175,9 @@ def estimate(model: Model, dtype: Dtype = "bf16", mode: ModeOpt = "inference", b
 
     con = render.console()
     con.print(render.estimate_table(doc, est, unit))
-    con.print(render.model_summary(doc))
+    con.print(render.model_summary(doc), markup=False)
     for note in doc["notes"]:
-        con.print(f"note: {note}")
+        con.print(f"note: {note}", markup=False)
     if explain:
         con.print(render.explain_table(est, unit))
 
@@ -187,9 +187,11 @@ def compare(model: Model,
             dtypes: Annotated[str, typer.Option("--dtypes", help="Comma-separated formats to compare.")]
             = "fp32,fp16,bf16,int8,int4",
             mode: ModeOpt = "inference", batch_size: Batch = 1, seq_len: SeqLen = 4096, kv_dtype: KvDtype = None,
-            optimizer: OptimizerOpt = "adamw", gradient_checkpointing: Checkpointing = False,
-            attention: AttentionOpt = "sdpa", images: Images = 0, frames: Frames = 0, gpus: Gpus = 1,
-            overhead_percent: OverheadPct = None, units: Units = "gib", format: Fmt = "table") -> None:
+            optimizer: OptimizerOpt = "adamw", precision: PrecisionOpt = None,
+            gradient_checkpointing: Checkpointing = False, attention: AttentionOpt = "sdpa", images: Images = 0,
+            frames: Frames = 0, lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all-linear",
+            lora_dtype: LoraDtype = "fp32", gpus: Gpus = 1, overhead_percent: OverheadPct = None,
+            units: Units = "gib", format: Fmt = "table") -> None:
     """One table, a row per precision, a column per memory component."""
     from vram.estimate import estimate as run_estimate
     from vram.options import build_workload, find_format, gguf_types
@@ -206,8 +208,9 @@ def compare(model: Model,
     rows: list[dict[str, Any]] = []
     for fmt in formats:
         w = build_workload(dtype=fmt.name, mode=mode, batch_size=batch_size, seq_len=seq_len, kv_dtype=kv_dtype,
-                           optimizer=optimizer, gradient_checkpointing=gradient_checkpointing,
-                           attention=attention, images=images, frames=frames, gpus=gpus,
+                           optimizer=optimizer, precision=precision, gradient_checkpointing=gradient_checkpointing,
+                           attention=attention, images=images, frames=frames, lora_rank=lora_rank,
+                           lora_targets=lora_targets, lora_dtype=lora_dtype, gpus=gpus,
                            overhead_percent=overhead_percent)
         est = run_estimate(resolved.spec, w, gguf_types=gguf_types())
         rows.append({"dtype": fmt.name, "label": fmt.label, "bits_per_parameter": est.bits_per_parameter,
@@ -244,6 +247,17 @@ def list_presets(format: Fmt = "table") -> None:
     from vram import render
 
     render.console().print(render.presets_table(rows))
+
+
+@app.command()
+def schema(document: Annotated[str, typer.Argument(help="estimate | compare | error")] = "estimate") -> None:
+    """Print the JSON Schema of a --format json document."""
+    from vram.schema import DOCUMENTS
+
+    key = document.strip().lower()
+    if key not in DOCUMENTS:
+        raise UsageError(f"unknown document {document!r}; choose one of: {', '.join(DOCUMENTS)}")
+    print_json(DOCUMENTS[key].model_json_schema())
 
 
 def main() -> None:

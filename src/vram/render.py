@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vram.estimate import Estimate
@@ -34,7 +35,7 @@ def _count(n: int) -> str:
 
 def estimate_table(doc: dict[str, Any], est: Estimate, unit: Unit) -> Table:
     m, w = doc["model"], doc["workload"]
-    title = f"{m['id']}  [{m['source']}]"
+    title = escape(f"{m['id']} ({m['source']})")
     caption = (f"{w['mode']}, {w['dtype']} weights ({doc['weights']['bits_per_parameter']:.2f} bits/param), "
                f"kv {w['kv_dtype']}, batch {w['batch_size']} x {w['tokens_per_sequence']:,} tokens")
     if w["gpus"] > 1:
