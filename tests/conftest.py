@@ -35,4 +35,5 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test touches the real Hub: point the Hub at a closed port and the cache at a temp dir."""
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VRAM_HUB_TIMEOUT", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)

@@ -18,8 +18,9 @@ from typer.core import TyperGroup
 from vram import __version__
 from vram.errors import EXIT_MODEL, EXIT_USAGE, UsageError, VramError
 
-DTYPE_HELP = ("Weight format: fp32, fp16, bf16, fp8, int8, int4 (GPTQ), awq, nf4, nf4-dq, or GGUF q8_0, q6_k, "
-              "q5_k_m, q4_k_m, q4_0, q3_k_m, q2_k (case-insensitive).")
+DTYPE_HELP = ("Weight format: auto (as stored for pre-quantized checkpoints, else bf16), fp32, fp16, bf16, fp8, "
+              "int8, int4 (GPTQ), awq, nf4, nf4-dq, or GGUF q8_0, q6_k, q5_k_m, q4_k_m, q4_0, q3_k_m, q2_k "
+              "(case-insensitive).")
 
 
 def _wants_json(args: list[str]) -> bool:
@@ -116,6 +117,10 @@ OverheadPct = Annotated[float | None, typer.Option("--overhead-percent", help="R
 Units = Annotated[str, typer.Option("--units", help="gib (2^30 bytes, default) or gb (10^9 bytes).")]
 Fmt = Annotated[str, typer.Option("--format", "-f", help="table | json.")]
 Explain = Annotated[bool, typer.Option("--explain", help="Show every term with its formula, values and source.")]
+Revision = Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit.")]
+Token = Annotated[str | None, typer.Option("--token", help="Hugging Face token (default: HF_TOKEN).",
+                                           show_default=False)]
+Refresh = Annotated[bool, typer.Option("--refresh", help="Ask the Hub even when a bundled preset matches.")]
 
 
 def _unit(units: str) -> Any:
@@ -145,18 +150,19 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=version_ca
 
 
 @app.command()
-def estimate(model: Model, dtype: Dtype = "bf16", mode: ModeOpt = "inference", batch_size: Batch = 1,
+def estimate(model: Model, dtype: Dtype = "auto", mode: ModeOpt = "inference", batch_size: Batch = 1,
              seq_len: SeqLen = 4096, kv_dtype: KvDtype = None, optimizer: OptimizerOpt = "adamw",
              precision: PrecisionOpt = None, gradient_checkpointing: Checkpointing = False,
              attention: AttentionOpt = "sdpa", images: Images = 0, frames: Frames = 0,
              lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all-linear", lora_dtype: LoraDtype = "fp32",
              double_quant: DoubleQuant = False, gpus: Gpus = 1, overhead_percent: OverheadPct = None,
-             units: Units = "gib", format: Fmt = "table", explain: Explain = False) -> None:
+             units: Units = "gib", format: Fmt = "table", explain: Explain = False, revision: Revision = None,
+             token: Token = None, refresh: Refresh = False) -> None:
     """Memory breakdown of one model and workload."""
     from vram.estimate import estimate as run_estimate
     from vram.options import build_workload, gguf_types
     from vram.report import estimate_doc
-    from vram.sources import resolve
+    from vram.sources import HubOptions, resolve
 
     unit = _unit(units)
     out = _format(format)
@@ -165,7 +171,7 @@ def estimate(model: Model, dtype: Dtype = "bf16", mode: ModeOpt = "inference", b
                        attention=attention, images=images, frames=frames, lora_rank=lora_rank,
                        lora_targets=lora_targets, lora_dtype=lora_dtype, double_quant=double_quant, gpus=gpus,
                        overhead_percent=overhead_percent)
-    resolved = resolve(model)
+    resolved = resolve(model, HubOptions(revision=revision, token=token, refresh=refresh))
     est = run_estimate(resolved.spec, w, gguf_types=gguf_types())
     doc = estimate_doc(resolved, w, est, explain=explain)
     if out == "json":
@@ -191,12 +197,13 @@ def compare(model: Model,
             gradient_checkpointing: Checkpointing = False, attention: AttentionOpt = "sdpa", images: Images = 0,
             frames: Frames = 0, lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all-linear",
             lora_dtype: LoraDtype = "fp32", gpus: Gpus = 1, overhead_percent: OverheadPct = None,
-            units: Units = "gib", format: Fmt = "table") -> None:
+            units: Units = "gib", format: Fmt = "table", revision: Revision = None, token: Token = None,
+            refresh: Refresh = False) -> None:
     """One table, a row per precision, a column per memory component."""
     from vram.estimate import estimate as run_estimate
     from vram.options import build_workload, find_format, gguf_types
     from vram.report import SCHEMA_VERSION, breakdown_doc
-    from vram.sources import resolve
+    from vram.sources import HubOptions, resolve
 
     unit = _unit(units)
     out = _format(format)
@@ -204,7 +211,7 @@ def compare(model: Model,
     if not names:
         raise UsageError("--dtypes is empty")
     formats = [find_format(n) for n in names]
-    resolved = resolve(model)
+    resolved = resolve(model, HubOptions(revision=revision, token=token, refresh=refresh))
     rows: list[dict[str, Any]] = []
     for fmt in formats:
         w = build_workload(dtype=fmt.name, mode=mode, batch_size=batch_size, seq_len=seq_len, kv_dtype=kv_dtype,

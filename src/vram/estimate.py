@@ -540,14 +540,25 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
     notes: list[str] = list(spec.notes)
     terms: list[Term] = []
 
-    by_comp = weights_by_component(spec, w, gguf_types)
-    weights = sum(by_comp.values())
-    terms.append(Term(component="weights", name=f"weights in {w.weight_format.name}", bytes=weights,
-                      formula="sum over tensors of the format's bytes for that shape" if spec.has_architecture
-                      else "parameters x bits per parameter / 8",
-                      values={**{f"{k}_bytes": v for k, v in by_comp.items()}, "format": w.weight_format.name,
-                              "unquantized": w.unquantized_format.name},
-                      source=w.weight_format.source))
+    if w.stored_weights and spec.stored_weight_bytes is not None:
+        if w.mode == "training":
+            raise UsageError("full training of a pre-quantized checkpoint is not possible; use --mode lora or qlora")
+        by_comp = {"stored": _shard(spec.stored_weight_bytes, w.tensor_parallel)}
+        weights = by_comp["stored"]
+        terms.append(Term(component="weights", name="weights as stored in the checkpoint", bytes=weights,
+                          formula="sum over safetensors tensors of their stored bytes (/ GPUs)",
+                          values={"stored_bytes": spec.stored_weight_bytes,
+                                  "quantization": spec.quantization or "none"},
+                          source="safetensors headers"))
+    else:
+        by_comp = weights_by_component(spec, w, gguf_types)
+        weights = sum(by_comp.values())
+        terms.append(Term(component="weights", name=f"weights in {w.weight_format.name}", bytes=weights,
+                          formula="sum over tensors of the format's bytes for that shape" if spec.has_architecture
+                          else "parameters x bits per parameter / 8",
+                          values={**{f"{k}_bytes": v for k, v in by_comp.items()}, "format": w.weight_format.name,
+                                  "unquantized": w.unquantized_format.name},
+                          source=w.weight_format.source))
     bits = weights * 8 / spec.parameters if spec.parameters else 0.0
 
     kv, kv_terms = (0, []) if training or not spec.has_architecture else kv_cache(spec, w)

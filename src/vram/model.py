@@ -175,6 +175,10 @@ class ModelSpec:
     notes: tuple[str, ...] = ()
     config_keys: tuple[str, ...] = ()
     """Config fields the parser read (for --explain)."""
+    stored_weight_bytes: int | None = None
+    """Bytes of the checkpoint's tensors as stored (pre-quantized repos), when they were counted."""
+    quantization: str | None = None
+    """quant_method of a pre-quantized checkpoint (gptq, awq, fp8, bitsandbytes, ...)."""
 
     @property
     def parameters(self) -> int:

@@ -51,8 +51,12 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
         raise UsageError("--images and --frames must be zero or more")
     if overhead_percent is not None and not 0 <= overhead_percent <= 1000:
         raise UsageError(f"--overhead-percent must be between 0 and 1000, got {overhead_percent:g}")
+    stored = dtype.strip().lower() == "auto"
+    if stored:
+        dtype = DEFAULT_DTYPE
     if mode == "qlora":
         weight = find_format("nf4-dq" if double_quant else "nf4")
+        stored = False
     else:
         weight = find_format(dtype)
         if double_quant:
@@ -85,7 +89,8 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
                     frames=frames, optimizer=optimizer, regime=regime,  # type: ignore[arg-type]
                     gradient_checkpointing=gradient_checkpointing, attention=attention,  # type: ignore[arg-type]
                     lora_rank=lora_rank, lora_targets=targets, lora_format=find_format(lora_dtype),
-                    tensor_parallel=gpus, runtime=presets.runtime(), overhead_percent=overhead_percent)
+                    tensor_parallel=gpus, runtime=presets.runtime(), overhead_percent=overhead_percent,
+                    stored_weights=stored)
 
 
 def gguf_types() -> dict[str, Format]:

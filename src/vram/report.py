@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vram.estimate import Estimate
-from vram.sources import Resolved
+from vram.resolved import Resolved
 from vram.workload import Workload
 
 SCHEMA_VERSION = 1
@@ -30,7 +30,8 @@ def workload_doc(w: Workload, est: Estimate) -> dict[str, Any]:
     training = w.mode != "inference"
     return {
         "mode": w.mode,
-        "dtype": w.weight_format.name,
+        "dtype": "stored" if w.stored_weights and est.weights_by_component.keys() == {"stored"}
+        else w.weight_format.name,
         "kv_dtype": w.kv_format.name,
         "compute_dtype": w.compute_format.name,
         "batch_size": w.batch_size,

@@ -15,19 +15,20 @@ from pathlib import Path
 from vram import presets
 from vram.architectures import spec_from_config, spec_from_size
 from vram.errors import ModelResolutionError
-from vram.model import ModelSpec
+from vram.resolved import Resolved
 from vram.units import looks_like_parameter_count, parse_parameter_count
+
+__all__ = ["HubOptions", "Resolved", "resolve"]
 
 
 @dataclass(frozen=True)
-class Resolved:
-    spec: ModelSpec
-    source: str  # "size" | "preset" | "local" | "hub"
-    location: str
-    expected_parameters: int | None = None
+class HubOptions:
+    revision: str | None = None
+    token: str | None = None
+    refresh: bool = False
 
 
-def resolve(model: str) -> Resolved:
+def resolve(model: str, hub: HubOptions | None = None) -> Resolved:
     """Find ``model`` and build its ModelSpec. Raises ModelResolutionError or UsageError."""
     text = model.strip()
     if not text:
@@ -35,7 +36,8 @@ def resolve(model: str) -> Resolved:
     if looks_like_parameter_count(text):
         n = parse_parameter_count(text)
         return Resolved(spec=spec_from_size(n, model_id=text), source="size", location=text)
-    preset = presets.find_model(text)
+    hub = hub or HubOptions()
+    preset = None if hub.refresh or hub.revision else presets.find_model(text)
     if preset is not None:
         spec = spec_from_config(preset.config, model_id=preset.id, towers=presets.find_tower)
         return Resolved(spec=spec, source="preset", location=f"presets/models/{preset.id}",
@@ -45,15 +47,15 @@ def resolve(model: str) -> Resolved:
         from vram.local import resolve_local
 
         return resolve_local(path)
-    return resolve_hub(text)
+    return resolve_hub(text, hub)
 
 
-def resolve_hub(model_id: str) -> Resolved:
-    """Seam for the Hugging Face Hub adapter (imported lazily)."""
-    if model_id.count("/") != 1 or model_id.startswith(("/", ".")):
+def resolve_hub(model_id: str, hub: HubOptions) -> Resolved:
+    """The Hugging Face Hub adapter, imported only when the Hub is asked."""
+    if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~")) or model_id.endswith("/"):
         raise ModelResolutionError(
             f"unknown model {model_id!r}: not a bundled preset, a size literal (e.g. 7B), a local path "
             "or a Hub id (org/name); see `vram presets`")
     from vram.hub import resolve_from_hub
 
-    return resolve_from_hub(model_id)
+    return resolve_from_hub(model_id, revision=hub.revision, token=hub.token)

@@ -67,6 +67,8 @@ class Workload:
     """Dtype of LoRA adapters (fp32 by default, as PEFT autocasts adapters to fp32)."""
     tensor_parallel: int = 1
     overhead_percent: float | None = None
+    stored_weights: bool = False
+    """--dtype auto: weights as the checkpoint stores them, when its tensors were counted."""
 
     def __post_init__(self) -> None:
         check_positive(self, "batch_size", "seq_len", "lora_rank", "tensor_parallel")
