@@ -47,6 +47,7 @@ def _hub() -> Any:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     import huggingface_hub
+    import huggingface_hub.utils.logging  # noqa: F401  (adds its stderr handler on import: removed below)
 
     # Its retry warnings would break the one-line-on-stderr rule: keep them, do not print them.
     logger = logging.getLogger("huggingface_hub")
