@@ -22,9 +22,11 @@ GIB = 2**30
 # what: "weights" = breakdown weights; "peak" = weights + kv + activations (torch allocated peak);
 #       "kv_per_token" = KV bytes per token in GiB x 2^30 (given as bytes in the measured column).
 REFERENCE: list[tuple[str, str, dict[str, Any], str, float, str]] = [
-    ("M001", "bigcode/octocoder", {"dtype": "bf16", "seq_len": 81}, "peak", 29.0261, "HF blog, A100, 21 prompt + 60 new"),
+    ("M001", "bigcode/octocoder", {"dtype": "bf16", "seq_len": 81}, "peak", 29.0261,
+     "HF blog, A100, 21 prompt + 60 new"),
     ("M002", "bigcode/octocoder", {"dtype": "int8", "seq_len": 81}, "peak", 15.2192, "LLM.int8"),
-    ("M003", "bigcode/octocoder", {"dtype": "nf4", "seq_len": 81}, "peak", 9.5436, "bnb 4-bit (fp4 default, same bytes as nf4)"),
+    ("M003", "bigcode/octocoder", {"dtype": "nf4", "seq_len": 81}, "peak", 9.5436,
+     "bnb 4-bit (fp4 default, same bytes as nf4)"),
     ("M038", "meta-llama/Meta-Llama-3-8B-Instruct", {"dtype": "bf16"}, "weights", 14.96, "vLLM TP1"),
     ("M039", "meta-llama/Meta-Llama-3-8B-Instruct", {"dtype": "bf16", "gpus": 2}, "weights", 7.48, "vLLM TP2, per GPU"),
     ("M045", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16"}, "weights", 14.99, "vLLM v0.19 TP1"),
@@ -90,7 +92,8 @@ def reference_table() -> None:
 
 
 def gpu_table() -> None:
-    rows = [json.loads(line) for line in (ROOT / "docs" / "data" / "gpu-measurements.jsonl").read_text().splitlines()]
+    data = ROOT / "docs" / "data" / "gpu-measurements.jsonl"
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
     print("| model | case | measured peak - weights (MB) | KV (MB) | estimate KV + activations (MB) | error |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -104,7 +107,8 @@ def gpu_table() -> None:
         print(f"| {model} | {case} | {measured / 1e6:,.1f} | {r['kv_cache_bytes'] / 1e6:,.1f} | {ours / 1e6:,.1f} | "
               f"{pct(ours, measured)} |")
     print()
-    print("| model | regime | batch x seq | checkpointing | measured peak (GiB) | estimate w/o overhead (GiB) | error |")
+    print("| model | regime | batch x seq | checkpointing | measured peak (GiB) | estimate w/o overhead (GiB) "
+          "| error |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         if r["case"] != "training" or "error" in r:

@@ -64,4 +64,4 @@ def test_golden_json(model_id: str) -> None:
     resolved = resolve(model_id)
     w = build_workload(dtype="bf16")
     doc = estimate_doc(resolved, w, estimate(resolved.spec, w, gguf_types=gguf_types()))
-    assert doc == json.loads(golden.read_text()), f"regenerate with scripts/update_golden.py if intended"
+    assert doc == json.loads(golden.read_text()), "regenerate with scripts/update_golden.py if intended"

@@ -509,7 +509,8 @@ def _training_states(spec: ModelSpec, w: Workload) -> tuple[int, int, int, int, 
     terms.append(Term(component="gradients", name="gradients", bytes=grads, formula="trainable x grad bytes",
                       values={"trainable": trainable, "grad_bytes": grad_b, "regime": regime},
                       source="ZeRO, arXiv:1910.02054 (2 bytes in mixed precision); 4 in fp32 and AMP"))
-    terms.append(Term(component="optimizer", name=f"{w.optimizer} states" + (" + fp32 master weights" if master else ""),
+    opt_name = f"{w.optimizer} states" + (" + fp32 master weights" if master else "")
+    terms.append(Term(component="optimizer", name=opt_name,
                       bytes=opt, formula="moments per optimizer (docs/math.md) + 4 x trainable master copy"
                       if master else "moments per optimizer (docs/math.md)",
                       values={"trainable": trainable, "state_bytes": state_b, "master_bytes": master},

@@ -7,11 +7,10 @@ Every file is validated strictly (unknown keys are errors). The folder ships ins
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
-
-from dataclasses import dataclass
 
 from vram._data import DataError, check_positive, from_dict
 from vram.errors import PresetError

@@ -8,12 +8,12 @@ what "exact" is measured against (tests/data/golden_params.json, scripts/golden_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from vram.architectures._config import Cfg
 from vram.errors import ConfigError
 from vram.model import Attention, Block, Component, Linear, ModelSpec, TextDims
-
 
 MAX_LAYERS = 10_000
 
@@ -22,7 +22,7 @@ MAX_LAYERS = 10_000
 class Traits:
     """What distinguishes one llama-like family from another (with its class defaults)."""
 
-    defaults: dict[str, object] = field(default_factory=dict)
+    defaults: Mapping[str, object] = field(default_factory=dict)
     qkv_bias: bool = False
     norms_per_layer: int = 2
     qk_norm: bool = False
@@ -37,7 +37,7 @@ class Traits:
 class _Defaults(Cfg):
     """A Cfg that falls back on the family's class defaults for absent keys."""
 
-    def __init__(self, cfg: Cfg, defaults: dict[str, object]) -> None:
+    def __init__(self, cfg: Cfg, defaults: Mapping[str, object]) -> None:
         merged = dict(defaults)
         merged.update(cfg._data)  # an explicit null in the config wins over the class default
         super().__init__(merged, where=cfg._where, used=cfg.used)
@@ -162,7 +162,8 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     heads = c.int("num_attention_heads")
     kv = c.int("num_key_value_heads", heads)
     if heads % kv:
-        raise ConfigError(f"config field 'num_attention_heads' ({heads}) is not divisible by 'num_key_value_heads' ({kv})")
+        raise ConfigError(f"config field 'num_attention_heads' ({heads}) is not divisible by "
+                          f"'num_key_value_heads' ({kv})")
     hd = c.int("head_dim") if c.has("head_dim") else c.divides("hidden_size", h, "num_attention_heads", heads)
     vocab = c.int("vocab_size")
     inter = c.int("intermediate_size")
@@ -220,16 +221,16 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                     shared_width = si
             return lins, 0, shared_width, k, mi
         if t.moe == "deepseek":
-            e = c.opt_int("n_routed_experts")
+            routed = c.opt_int("n_routed_experts")
             first = c.int("first_k_dense_replace", minimum=0)
             freq = c.int("moe_layer_freq")
-            if e is None or i < first or i % freq:
+            if routed is None or i < first or i % freq:
                 return _mlp(h, inter, gated=True), 0, inter, 0, 0
             k = c.int("num_experts_per_tok")
             mi = c.int("moe_intermediate_size")
             shared = c.int("n_shared_experts", 0, minimum=0)
-            lins = _mlp(h, mi, gated=True, prefix="experts.", copies=e, active=k)
-            lins += (Linear(name="gate", in_features=h, out_features=e),)
+            lins = _mlp(h, mi, gated=True, prefix="experts.", copies=routed, active=k)
+            lins += (Linear(name="gate", in_features=h, out_features=routed),)
             if shared:
                 lins += _mlp(h, mi * shared, gated=True, prefix="shared_experts.")
             return lins, 0, shared * mi, k, mi
@@ -316,7 +317,7 @@ def _merge(layers: list[Block]) -> tuple[Block, ...]:
         else:
             out.append(layer)
             counts.append(1)
-    return tuple(replace(b, **{"count": n}) for b, n in zip(out, counts, strict=True))
+    return tuple(replace(b, count=n) for b, n in zip(out, counts, strict=True))
 
 
 def _dtype(cfg: Cfg) -> str | None:

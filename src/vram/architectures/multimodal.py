@@ -7,10 +7,9 @@ separate repository (``mm_vision_tower``) with its last layer and head removed.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from vram.architectures._config import Cfg
@@ -32,7 +31,8 @@ def _vit_layer(h: int, inter: int, heads: int, *, count: int, qkv_bias: bool = T
         Linear(name="fc1", in_features=h, out_features=inter, bias=True),
         Linear(name="fc2", in_features=inter, out_features=h, bias=True)),
         other_params=4 * h + extra,
-        attention=Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=h // heads, v_head_dim=h // heads),
+        attention=Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=h // heads,
+                            v_head_dim=h // heads),
         mlp_width=inter, gated_mlp=False)
 
 
@@ -48,7 +48,8 @@ def siglip_or_clip_tower(v: Cfg, kind: str, *, drop_last_layer: bool = False, ke
     patch = v.int("patch_size", defaults[5])
     channels = v.int("num_channels", 3)
     if h % heads:
-        raise ConfigError(f"config field 'vision_config:hidden_size' ({h}) is not divisible by 'num_attention_heads' ({heads})")
+        raise ConfigError(f"config field 'vision_config:hidden_size' ({h}) is not divisible by "
+                          f"'num_attention_heads' ({heads})")
     grid = (image // patch) ** 2
     n_layers = layers - 1 if drop_last_layer else layers
     if kind == "siglip":
@@ -87,10 +88,9 @@ def _tower_kind(model_type: str | None, name: str = "") -> str:
 
 def _with(spec: ModelSpec, *, model_id: str, model_type: str, extra: list[Component], vision: VisionDims,
           notes: list[str], used: set[str]) -> ModelSpec:
-    return replace(spec, **{
-        "id": model_id, "model_type": model_type, "components": tuple(extra) + spec.components,
-        "vision": vision, "notes": spec.notes + tuple(notes),
-        "config_keys": tuple(sorted(set(spec.config_keys) | used))})
+    return replace(spec, id=model_id, model_type=model_type, components=tuple(extra) + spec.components,
+                   vision=vision, notes=spec.notes + tuple(notes),
+                   config_keys=tuple(sorted(set(spec.config_keys) | used)))
 
 
 def _text_model_type(t: Cfg, default: str) -> str:
@@ -145,6 +145,7 @@ def build_llava_next_original(cfg: Cfg, model_type: str, *, model_id: str, tower
     th = text.text.hidden_size
     mm_hidden = cfg.int("mm_hidden_size", dims.hidden_size)
     ptype = cfg.str("mm_projector_type", "linear")
+    lins: tuple[Linear, ...]
     if ptype == "linear":
         lins = (Linear(name="mm_projector.0", in_features=mm_hidden, out_features=th, bias=True),)
     elif ptype.startswith("mlp") and ptype.endswith("x_gelu"):
@@ -170,7 +171,7 @@ def build_llava_next_original(cfg: Cfg, model_type: str, *, model_id: str, tower
         per_frame += pooled
     elif newline_pos == "frame":
         per_frame += 1
-    dims = replace(dims, **{"llm_tokens_per_frame": per_frame})
+    dims = replace(dims, llm_tokens_per_frame=per_frame)
     notes = [f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers kept (last layer and head removed)"
              if vkind == "siglip" else f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers",
              f"video: {side}x{side} patches per frame pooled (stride {stride}, {mode}) to {pooled}x{pooled}"
@@ -293,20 +294,20 @@ def build_mllama(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
             blocks = []
             for b in comp.blocks:
                 if b.name == "decoder_layer":
-                    blocks.append(replace(b, **{"count": n_layers - len(cross)}))
+                    blocks.append(replace(b, count=n_layers - len(cross)))
                     blocks.append(cross_layer)
                 else:
                     blocks.append(b)
-            comp = replace(comp, **{"blocks": tuple(blocks)})
+            comp = replace(comp, blocks=tuple(blocks))
         elif comp.kind == "embedding":
-            comp = replace(comp, **{"blocks": (Block(name="embed_tokens", embedding_params=(vocab + 8) * th),)})
+            comp = replace(comp, blocks=(Block(name="embed_tokens", embedding_params=(vocab + 8) * th),))
         comps.append(comp)
     proj = Component(name="projector", kind="projector", blocks=(Block(name="multi_modal_projector", linears=(
         Linear(name="multi_modal_projector", in_features=out_dim, out_features=th, bias=True),)),))
     dims = VisionDims(hidden_size=vh, num_layers=vlayers + vglobal, num_heads=vheads, intermediate_size=vinter,
                       image_size=image, patch_size=patch, patches_per_image=patches, llm_tokens_per_image=1,
                       llm_tokens_per_frame=1, tiles_per_image=tiles)
-    text = replace(text, **{"components": tuple(comps)})
+    text = replace(text, components=tuple(comps))
     notes = [f"{len(cross)} cross-attention layers cache {cross_tokens} vision tokens per image "
              f"({tiles} tiles x {patches} patches)", "the text embedding has 8 extra rows beyond vocab_size"]
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
@@ -329,6 +330,6 @@ def build_gemma3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         name="multi_modal_projector", linears=(Linear(name="mm_input_projection", in_features=dims.hidden_size,
                                                       out_features=text.text.hidden_size),),
         other_params=dims.hidden_size),))
-    dims = replace(dims, **{"llm_tokens_per_image": mm_tokens, "llm_tokens_per_frame": mm_tokens})
+    dims = replace(dims, llm_tokens_per_image=mm_tokens, llm_tokens_per_frame=mm_tokens)
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
                  notes=[f"{mm_tokens} tokens per image"], used=cfg.used)
