@@ -6,10 +6,13 @@ Set VRAM_DEBUG=1 to see a traceback instead.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
 import traceback
+import typing
 from collections.abc import Sequence
 from typing import Annotated, Any, NoReturn
 
@@ -17,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from vram import __version__
-from vram.errors import EXIT_MODEL, EXIT_USAGE, UsageError, VramError
+from vram.errors import EXIT_DOES_NOT_FIT, EXIT_MODEL, EXIT_USAGE, UsageError, VramError
 
 DTYPE_HELP = ("Weight format: auto (as stored for pre-quantized checkpoints, else bf16), fp32, fp16, bf16, fp8, "
               "int8, int4 (GPTQ), awq, nf4, nf4-dq, or GGUF q8_0, q6_k, q5_k_m, q4_k_m, q4_0, q3_k_m, q2_k "
@@ -150,31 +153,116 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=version_ca
     """How much GPU memory a model needs."""
 
 
+# ---- shared workload options ------------------------------------------------------------------
+# Every command that sizes a run takes the same workload options; they are declared once here and
+# added to each command's signature by @workload_options.
+
+GpuOpt = Annotated[str | None, typer.Option("--gpu", help="A GPU of the catalog (`vram gpus`): h100, a100-40gb, "
+                                                          "rtx4090, l4, ...")]
+MemoryOpt = Annotated[str | None, typer.Option("--memory", help="A custom per-GPU budget instead of --gpu: 24GiB, "
+                                                                "80GB.")]
+
+WORKLOAD_OPTIONS: list[tuple[str, Any, Any]] = [
+    ("mode", ModeOpt, "inference"), ("batch_size", Batch, 1), ("seq_len", SeqLen, 4096), ("kv_dtype", KvDtype, None),
+    ("optimizer", OptimizerOpt, "adamw"), ("precision", PrecisionOpt, None),
+    ("gradient_checkpointing", Checkpointing, False), ("attention", AttentionOpt, "sdpa"), ("images", Images, 0),
+    ("frames", Frames, 0), ("lora_rank", LoraRank, 16), ("lora_targets", LoraTargets, "all-linear"),
+    ("lora_dtype", LoraDtype, "fp32"), ("double_quant", DoubleQuant, False), ("gpus", Gpus, 1),
+    ("overhead_percent", OverheadPct, None), ("gpu", GpuOpt, None), ("memory", MemoryOpt, None),
+    ("revision", Revision, None), ("token", Token, None), ("refresh", Refresh, False),
+]
+
+
+def workload_options(fn: Any) -> Any:
+    """Add the shared workload options to a command; the command receives them as ``opts``."""
+    sig = inspect.signature(fn)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, annotation, default in WORKLOAD_OPTIONS]
+    params = [p for p in sig.parameters.values() if p.name != "opts"]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.default is not inspect.Parameter.empty else p
+              for p in params]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = {name: kwargs.pop(name) for name, _, _ in WORKLOAD_OPTIONS}
+        return fn(*args, opts=opts, **kwargs)
+
+    hints = typing.get_type_hints(fn, include_extras=True)
+    hints.pop("opts", None)
+    hints.update({name: annotation for name, annotation, _ in WORKLOAD_OPTIONS})
+    wrapper.__annotations__ = hints
+    wrapper.__signature__ = sig.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    return wrapper
+
+
+class _Run:
+    """A resolved model and a workload, with the budget it is checked against."""
+
+    def __init__(self, model: str, dtype: str, opts: dict[str, Any]) -> None:
+        from vram import presets
+        from vram.options import build_workload, gguf_types
+        from vram.sources import HubOptions, resolve
+
+        self.gguf = gguf_types()
+        keys = ("mode", "batch_size", "seq_len", "kv_dtype", "optimizer", "precision", "gradient_checkpointing",
+                "attention", "images", "frames", "lora_rank", "lora_targets", "lora_dtype", "double_quant", "gpus",
+                "overhead_percent")
+        self.workload_args = {k: opts[k] for k in keys}
+        self.workload = build_workload(dtype=dtype, **self.workload_args)
+        self.gpu = None
+        self.budget: tuple[str, int] | None = None
+        if opts["gpu"] and opts["memory"]:
+            raise UsageError("give --gpu or --memory, not both")
+        if opts["gpu"]:
+            self.gpu = presets.gpus().find(opts["gpu"])
+            self.budget = (self.gpu.label, self.gpu.usable_bytes)
+        elif opts["memory"]:
+            from vram.units import parse_memory
+
+            self.budget = (f"{opts['memory']} budget", parse_memory(opts["memory"]))
+        self.resolved = resolve(model, HubOptions(revision=opts["revision"], token=opts["token"],
+                                                  refresh=opts["refresh"]))
+
+    def with_dtype(self, dtype: str) -> Any:
+        from vram.options import build_workload
+
+        return build_workload(dtype=dtype, **self.workload_args)
+
+    def estimate(self, workload: Any = None) -> Any:
+        from vram.estimate import estimate as run_estimate
+
+        return run_estimate(self.resolved.spec, workload or self.workload, gguf_types=self.gguf)
+
+    def fit(self, est: Any, workload: Any = None, search_min: bool = True) -> Any:
+        from vram.capacity import fit
+
+        if self.budget is None:
+            return None
+        label, usable = self.budget
+        return fit(self.resolved.spec, workload or self.workload, est, label=label, usable_bytes=usable,
+                   gguf_types=self.gguf, search_min=search_min)
+
+    def need_budget(self, command: str) -> tuple[str, int]:
+        if self.budget is None:
+            raise UsageError(f"vram {command} needs --gpu NAME or --memory AMOUNT")
+        return self.budget
+
+
 @app.command()
-def estimate(model: Model, dtype: Dtype = "auto", mode: ModeOpt = "inference", batch_size: Batch = 1,
-             seq_len: SeqLen = 4096, kv_dtype: KvDtype = None, optimizer: OptimizerOpt = "adamw",
-             precision: PrecisionOpt = None, gradient_checkpointing: Checkpointing = False,
-             attention: AttentionOpt = "sdpa", images: Images = 0, frames: Frames = 0,
-             lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all-linear", lora_dtype: LoraDtype = "fp32",
-             double_quant: DoubleQuant = False, gpus: Gpus = 1, overhead_percent: OverheadPct = None,
-             units: Units = "gib", format: Fmt = "table", explain: Explain = False, revision: Revision = None,
-             token: Token = None, refresh: Refresh = False) -> None:
-    """Memory breakdown of one model and workload."""
-    from vram.estimate import estimate as run_estimate
-    from vram.options import build_workload, gguf_types
-    from vram.report import estimate_doc
-    from vram.sources import HubOptions, resolve
+@workload_options
+def estimate(model: Model, dtype: Dtype = "auto", units: Units = "gib", format: Fmt = "table",
+             explain: Explain = False, opts: Any = None) -> None:
+    """Memory breakdown of one model and workload (per GPU with --gpus)."""
+    from vram.report import estimate_doc, fit_doc
 
     unit = _unit(units)
     out = _format(format)
-    w = build_workload(dtype=dtype, mode=mode, batch_size=batch_size, seq_len=seq_len, kv_dtype=kv_dtype,
-                       optimizer=optimizer, precision=precision, gradient_checkpointing=gradient_checkpointing,
-                       attention=attention, images=images, frames=frames, lora_rank=lora_rank,
-                       lora_targets=lora_targets, lora_dtype=lora_dtype, double_quant=double_quant, gpus=gpus,
-                       overhead_percent=overhead_percent)
-    resolved = resolve(model, HubOptions(revision=revision, token=token, refresh=refresh))
-    est = run_estimate(resolved.spec, w, gguf_types=gguf_types())
-    doc = estimate_doc(resolved, w, est, explain=explain)
+    run = _Run(model, dtype, opts)
+    est = run.estimate()
+    doc = estimate_doc(run.resolved, run.workload, est, explain=explain)
+    fit = run.fit(est)
+    if fit is not None:
+        doc["capacity"] = fit_doc(fit, run.gpu)
     if out == "json":
         print_json(doc)
         return
@@ -182,6 +270,8 @@ def estimate(model: Model, dtype: Dtype = "auto", mode: ModeOpt = "inference", b
 
     con = render.console()
     con.print(render.estimate_table(doc, est, unit))
+    if fit is not None:
+        con.print(render.fit_line(doc["capacity"], unit), markup=False)
     con.print(render.model_summary(doc), markup=False)
     for note in doc["notes"]:
         con.print(f"note: {note}", markup=False)
@@ -190,51 +280,140 @@ def estimate(model: Model, dtype: Dtype = "auto", mode: ModeOpt = "inference", b
 
 
 @app.command()
+@workload_options
 def compare(model: Model,
             dtypes: Annotated[str, typer.Option("--dtypes", help="Comma-separated formats to compare.")]
             = "fp32,fp16,bf16,int8,int4",
-            mode: ModeOpt = "inference", batch_size: Batch = 1, seq_len: SeqLen = 4096, kv_dtype: KvDtype = None,
-            optimizer: OptimizerOpt = "adamw", precision: PrecisionOpt = None,
-            gradient_checkpointing: Checkpointing = False, attention: AttentionOpt = "sdpa", images: Images = 0,
-            frames: Frames = 0, lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all-linear",
-            lora_dtype: LoraDtype = "fp32", gpus: Gpus = 1, overhead_percent: OverheadPct = None,
-            units: Units = "gib", format: Fmt = "table", revision: Revision = None, token: Token = None,
-            refresh: Refresh = False) -> None:
+            units: Units = "gib",
+            format: Annotated[str, typer.Option("--format", "-f", help="table | json | markdown | csv.")] = "table",
+            opts: Any = None) -> None:
     """One table, a row per precision, a column per memory component."""
-    from vram.estimate import estimate as run_estimate
-    from vram.options import build_workload, find_format, gguf_types
+    from vram.options import find_format
     from vram.report import SCHEMA_VERSION, breakdown_doc
-    from vram.sources import HubOptions, resolve
 
     unit = _unit(units)
-    out = _format(format)
+    out = _format(format, ("table", "json", "markdown", "csv"))
     names = [d.strip() for d in dtypes.split(",") if d.strip()]
     if not names:
         raise UsageError("--dtypes is empty")
     formats = [find_format(n) for n in names]
-    resolved = resolve(model, HubOptions(revision=revision, token=token, refresh=refresh))
+    run = _Run(model, "bf16", opts)
     rows: list[dict[str, Any]] = []
     for fmt in formats:
-        w = build_workload(dtype=fmt.name, mode=mode, batch_size=batch_size, seq_len=seq_len, kv_dtype=kv_dtype,
-                           optimizer=optimizer, precision=precision, gradient_checkpointing=gradient_checkpointing,
-                           attention=attention, images=images, frames=frames, lora_rank=lora_rank,
-                           lora_targets=lora_targets, lora_dtype=lora_dtype, gpus=gpus,
-                           overhead_percent=overhead_percent)
-        est = run_estimate(resolved.spec, w, gguf_types=gguf_types())
-        rows.append({"dtype": fmt.name, "label": fmt.label, "bits_per_parameter": est.bits_per_parameter,
-                     "breakdown": breakdown_doc(est), "total_bytes": est.total_bytes})
+        w = run.with_dtype(fmt.name)
+        est = run.estimate(w)
+        row = {"dtype": fmt.name, "label": fmt.label, "bits_per_parameter": est.bits_per_parameter,
+               "breakdown": breakdown_doc(est), "total_bytes": est.total_bytes}
+        fit = run.fit(est, w, search_min=False)
+        if fit is not None:
+            row["fits"] = fit.fits
+            row["headroom_bytes"] = fit.headroom_bytes
+        rows.append(row)
+    keys = ("dtype", "bits_per_parameter", "breakdown", "total_bytes", "fits", "headroom_bytes")
     if out == "json":
-        print_json({"schema_version": SCHEMA_VERSION,
-                           "model": {"id": resolved.spec.id, "source": resolved.source,
-                                     "parameters": resolved.spec.parameters},
-                           "workload": {"mode": mode, "batch_size": batch_size, "seq_len": seq_len, "gpus": gpus},
-                           "rows": [{k: r[k] for k in ("dtype", "bits_per_parameter", "breakdown", "total_bytes")}
-                                    for r in rows]})
+        doc: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "model": {"id": run.resolved.spec.id, "source": run.resolved.source,
+                      "parameters": run.resolved.spec.parameters},
+            "workload": {"mode": run.workload.mode, "batch_size": run.workload.batch_size,
+                         "seq_len": run.workload.seq_len, "gpus": run.workload.tensor_parallel},
+            "rows": [{k: r[k] for k in keys if k in r} for r in rows]}
+        if run.budget is not None:
+            doc["capacity"] = {"label": run.budget[0], "usable_bytes": run.budget[1],
+                               "gpu": run.gpu.name if run.gpu else None}
+        print_json(doc)
         return
     from vram import render
 
-    title = f"{resolved.spec.id}: {mode}, batch {batch_size} x {seq_len:,} tokens"
+    w0 = run.workload
+    title = f"{run.resolved.spec.id}: {w0.mode}, batch {w0.batch_size} x {w0.seq_len:,} tokens"
+    if run.budget is not None:
+        title += f", on {run.budget[0]}"
+    if out in ("markdown", "csv"):
+        print(render.compare_text(rows, unit, out), end="")
+        return
     render.console().print(render.compare_table(rows, unit, title))
+
+
+@app.command()
+@workload_options
+def check(model: Model, dtype: Dtype = "auto",
+          format: Annotated[str, typer.Option("--format", "-f", help="quiet (default) | text | json.")] = "quiet",
+          opts: Any = None) -> None:
+    """Exit 0 if the model fits the GPU (or --memory), 1 if it does not. Quiet by default."""
+    from vram.report import fit_doc
+
+    out = _format(format, ("quiet", "text", "json"))
+    run = _Run(model, dtype, opts)
+    run.need_budget("check")
+    est = run.estimate()
+    fit = run.fit(est)
+    if out == "json":
+        print_json({"schema_version": 1, "model": run.resolved.spec.id, **fit_doc(fit, run.gpu)})
+    elif out == "text":
+        from vram.units import format_bytes
+
+        verdict = "fits" if fit.fits else "does not fit"
+        print(f"{run.resolved.spec.id} {verdict} on {fit.label}: needs {format_bytes(fit.needed_bytes, 'gib')} "
+              f"of {format_bytes(fit.usable_bytes, 'gib')} per GPU")
+    if not fit.fits:
+        raise typer.Exit(EXIT_DOES_NOT_FIT)
+
+
+@app.command("max")
+@workload_options
+def max_value(model: Model,
+              solve: Annotated[str, typer.Option("--solve", help="seq-len | batch-size: the value to maximise.")]
+              = "seq-len",
+              dtype: Dtype = "auto", units: Units = "gib", format: Fmt = "table", opts: Any = None) -> None:
+    """The largest sequence length or batch size that fits the GPU (or --memory)."""
+    from vram.capacity import solve_max
+    from vram.units import format_bytes
+    from vram.workload import with_solved
+
+    unit = _unit(units)
+    out = _format(format)
+    target = solve.strip().lower()
+    if target not in ("seq-len", "batch-size"):
+        raise UsageError(f"unknown --solve {solve!r}; choose seq-len or batch-size")
+    run = _Run(model, dtype, opts)
+    label, usable = run.need_budget("max")
+    value, cap = solve_max(run.resolved.spec, run.workload, usable, target,  # type: ignore[arg-type]
+                           gguf_types=run.gguf)
+    needed = run.estimate(with_solved(run.workload, target, value)).total_bytes if value else None  # type: ignore[arg-type]
+    doc = {"schema_version": 1, "solve": target, "value": value, "capped_at": cap if value == cap else None,
+           "model": run.resolved.spec.id, "label": label, "gpu": run.gpu.name if run.gpu else None,
+           "gpus": run.workload.tensor_parallel, "usable_bytes": usable, "needed_bytes": needed,
+           "workload": {"mode": run.workload.mode, "batch_size": run.workload.batch_size,
+                        "seq_len": run.workload.seq_len, "dtype": run.workload.weight_format.name}}
+    if out == "json":
+        print_json(doc)
+        return
+    unit_name = "tokens per sequence" if target == "seq-len" else "sequences"
+    if value == 0:
+        print(f"{run.resolved.spec.id} does not fit on {label} even at {target} 1")
+        raise typer.Exit(EXIT_DOES_NOT_FIT)
+    capped = " (the model's context window; more would fit)" if value == cap else ""
+    print(f"largest {target} on {label}: {value:,} {unit_name}{capped}; needs "
+          f"{format_bytes(needed or 0, unit)} of {format_bytes(usable, unit)}")
+
+
+@app.command("gpus")
+def list_gpus(format: Fmt = "table") -> None:
+    """The GPU catalog: nominal and usable memory, with sources."""
+    from vram import presets
+
+    out = _format(format)
+    catalog = presets.gpus()
+    if out == "json":
+        print_json({"schema_version": 1, "gpus": [
+            {"name": g.name, "label": g.label, "aliases": list(g.aliases), "vendor": g.vendor,
+             "nominal": g.nominal, "nominal_unit": g.nominal_unit, "usable_bytes": g.usable_bytes,
+             "usable_basis": g.usable_basis, "source": g.source} for g in catalog.gpus]})
+        return
+    from vram import render
+
+    render.console().print(render.gpus_table(catalog.gpus))
 
 
 @app.command("presets")
@@ -258,7 +437,8 @@ def list_presets(format: Fmt = "table") -> None:
 
 
 @app.command()
-def schema(document: Annotated[str, typer.Argument(help="estimate | compare | error")] = "estimate") -> None:
+def schema(document: Annotated[str, typer.Argument(help="estimate | compare | check | max | error")]
+           = "estimate") -> None:
     """Print the JSON Schema of a --format json document."""
     from vram.schema import DOCUMENTS
 

@@ -522,6 +522,29 @@ def _training_states(spec: ModelSpec, w: Workload) -> tuple[int, int, int, int, 
 
 
 # --------------------------------------------------------------------------------------------
+# Tensor parallelism
+
+MAX_TENSOR_PARALLEL = 64
+
+
+def tensor_parallel_degrees(spec: ModelSpec, limit: int = MAX_TENSOR_PARALLEL) -> list[int]:
+    """Degrees a model can be split over: attention heads divide evenly, and KV heads divide evenly
+    or are replicated (Megatron-LM and vLLM both need one of these)."""
+    heads = {(b.attention.num_heads, b.attention.num_kv_heads) for b in spec.decoder_blocks() if b.attention}
+    if not heads:
+        return list(range(1, limit + 1))
+    return [n for n in range(1, limit + 1)
+            if all(a % n == 0 and (kv % n == 0 or n % kv == 0) for a, kv in heads)]
+
+
+def check_tensor_parallel(spec: ModelSpec, n: int) -> None:
+    if n > 1 and n not in tensor_parallel_degrees(spec, n):
+        a = next((b.attention for b in spec.decoder_blocks() if b.attention), None)
+        what = f"{a.num_heads} attention heads and {a.num_kv_heads} KV heads" if a else "its layers"
+        raise UsageError(f"--gpus {n} cannot split {spec.id}: it has {what}; use a degree that divides them")
+
+
+# --------------------------------------------------------------------------------------------
 # The estimate
 
 
@@ -535,6 +558,7 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
         if missing:
             raise UsageError(f"format {w.weight_format.name} needs the GGUF types {sorted(missing)}")
     training = w.mode != "inference"
+    check_tensor_parallel(spec, w.tensor_parallel)
     if w.mode == "training" and w.weight_format.kind != "float":
         raise UsageError(f"full training needs float weights, not {w.weight_format.name}; "
                          "use --mode qlora for a quantized base")

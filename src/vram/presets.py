@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vram._data import DataError, check_positive, from_dict
+from vram.capacity import Gpu, GpuCatalog
 from vram.errors import PresetError
 from vram.precision import Format, FormatTable
 from vram.workload import Runtime
@@ -75,6 +76,21 @@ def _validate(model: type[Any], path: Path) -> Any:
         return from_dict(model, _read(path))
     except DataError as exc:
         raise PresetError(f"bundled preset {path.name} is invalid: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _GpusFile:
+    schema_version: Literal[1]
+    gpus: tuple[Gpu, ...]
+
+
+@cache
+def gpus() -> GpuCatalog:
+    data: _GpusFile = _validate(_GpusFile, presets_dir() / "gpus.json")
+    keys = [k.lower() for g in data.gpus for k in (g.name, *g.aliases)]
+    if len(set(keys)) != len(keys):
+        raise PresetError("gpus.json names a GPU or alias twice")
+    return GpuCatalog(gpus=data.gpus)
 
 
 @cache

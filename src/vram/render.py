@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from vram.estimate import Estimate
 from vram.units import Unit, format_bytes, to_unit, unit_label
@@ -40,16 +41,96 @@ def estimate_table(doc: dict[str, Any], est: Estimate, unit: Unit) -> Table:
                f"kv {w['kv_dtype']}, batch {w['batch_size']} x {w['tokens_per_sequence']:,} tokens")
     if w["gpus"] > 1:
         caption += f", per GPU of {w['gpus']}"
+    cap = doc.get("capacity")
     table = Table(title=title, caption=caption, show_footer=True)
     table.add_column("Component", footer="Total")
     table.add_column(f"Memory ({unit_label(unit)})", justify="right", footer=format_bytes(doc["total_bytes"], unit))
     table.add_column("Share", justify="right", footer="100%")
+    if cap:
+        used = doc["total_bytes"] / cap["usable_bytes"]
+        table.add_column(f"Of {cap['label']}", footer=_bar(doc["total_bytes"], cap["usable_bytes"],
+                                                            style="green" if cap["fits"] else "red"))
     total = doc["total_bytes"] or 1
     for key, label in LABELS.items():
         value = doc["breakdown"][key]
         if value == 0 and key in ("gradients_bytes", "optimizer_bytes") and w["mode"] == "inference":
             continue
-        table.add_row(label, format_bytes(value, unit), f"{100 * value / total:.1f}%")
+        cells: list[str | Text] = [label, format_bytes(value, unit), f"{100 * value / total:.1f}%"]
+        if cap:
+            cells.append(_bar(value, cap["usable_bytes"]))
+        table.add_row(*cells)
+    if cap:
+        table.caption = f"{caption}; {100 * used:.0f}% of {cap['label']}"
+    return table
+
+
+BAR_WIDTH = 24
+
+
+def _bar(value: int, capacity: int, style: str = "cyan") -> Text:
+    """A bar of value against capacity, in eighths of a cell; past capacity it is full and marked."""
+    frac = value / capacity if capacity else 1.0
+    eighths = min(BAR_WIDTH * 8, round(frac * BAR_WIDTH * 8))
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    text = Text(bar.ljust(BAR_WIDTH), style=style)
+    text.append(f" {100 * frac:5.1f}%" + (" !" if frac > 1 else ""))
+    return text
+
+
+def fit_line(cap: dict[str, Any], unit: Unit) -> str:
+    head = (f"fits on {cap['label']}" if cap["fits"] else f"does NOT fit on {cap['label']}")
+    per = " per GPU" if cap["gpus"] > 1 else ""
+    line = (f"{head}{per}: needs {format_bytes(cap['needed_bytes'], unit)} of {format_bytes(cap['usable_bytes'], unit)}"
+            f" usable, headroom {format_bytes(cap['headroom_bytes'], unit)}")
+    if not cap["fits"]:
+        if cap["min_gpus"]:
+            line += f"; {cap['min_gpus']} of them with tensor parallelism would (--gpus {cap['min_gpus']})"
+        else:
+            line += "; no tensor-parallel split up to 64 GPUs fits"
+    return line
+
+
+def compare_text(rows: list[dict[str, Any]], unit: Unit, out: str) -> str:
+    """compare as Markdown or CSV (numbers in the unit, labelled in the header)."""
+    keys = [k for k in LABELS if any(r["breakdown"][k] for r in rows)]
+    label = unit_label(unit)
+    header = ["Precision", "Bits/param"] + [f"{LABELS[k]} ({label})" for k in keys] + [f"Total ({label})"]
+    if any("fits" in r for r in rows):
+        header.append("Fits")
+    lines = []
+    for r in rows:
+        cells = [r["label"], f"{r['bits_per_parameter']:.2f}"] + [f"{to_unit(r['breakdown'][k], unit):.2f}"
+                                                                    for k in keys]
+        cells.append(f"{to_unit(r['total_bytes'], unit):.2f}")
+        if "fits" in r:
+            cells.append("yes" if r["fits"] else "no")
+        lines.append(cells)
+    if out == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(lines)
+        return buf.getvalue()
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
+    md = ["| " + " | ".join(header) + " |", rule]
+    md += ["| " + " | ".join(c) + " |" for c in lines]
+    return "\n".join(md) + "\n"
+
+
+def gpus_table(gpus: Any) -> Table:
+    table = Table(title="GPU catalog (usable = what one process can allocate)")
+    table.add_column("Name", no_wrap=True)
+    table.add_column("GPU")
+    table.add_column("Nominal", justify="right")
+    table.add_column("Usable (GiB)", justify="right")
+    table.add_column("Basis")
+    for g in gpus:
+        table.add_row(g.name, g.label, f"{g.nominal} {g.nominal_unit}", f"{to_unit(g.usable_bytes, 'gib'):.2f}",
+                      "measured" if g.usable_basis.startswith("measured") else "estimated")
     return table
 
 

@@ -74,3 +74,18 @@ def estimate_doc(resolved: Resolved, w: Workload, est: Estimate, *, explain: boo
 
 def error_doc(code: str, message: str, exit_status: int) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "error": {"code": code, "message": message, "exit_status": exit_status}}
+
+
+def fit_doc(fit: Any, gpu: Any = None) -> dict[str, Any]:
+    """The capacity block: per-GPU budget, need, headroom, verdict and the fewest GPUs that fit."""
+    return {
+        "gpu": gpu.name if gpu is not None else None,
+        "label": fit.label,
+        "gpus": fit.gpus,
+        "usable_bytes": fit.usable_bytes,
+        "usable_basis": gpu.usable_basis if gpu is not None else "given with --memory",
+        "needed_bytes": fit.needed_bytes,
+        "headroom_bytes": fit.headroom_bytes,
+        "fits": fit.fits,
+        "min_gpus": fit.min_gpus,
+    }

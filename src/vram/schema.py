@@ -74,6 +74,41 @@ class TermInfo(_Strict):
     approximate: bool
 
 
+class CapacityInfo(_Strict):
+    gpu: str | None
+    label: str
+    gpus: int
+    usable_bytes: int
+    usable_basis: str
+    needed_bytes: int
+    headroom_bytes: int
+    fits: bool
+    min_gpus: int | None
+
+
+class CheckDocument(CapacityInfo):
+    """`vram check --format json`."""
+
+    schema_version: Literal[1]
+    model: str
+
+
+class MaxDocument(_Strict):
+    """`vram max --format json`."""
+
+    schema_version: Literal[1]
+    solve: Literal["seq-len", "batch-size"]
+    value: int
+    capped_at: int | None
+    model: str
+    label: str
+    gpu: str | None
+    gpus: int
+    usable_bytes: int
+    needed_bytes: int | None
+    workload: dict[str, int | str]
+
+
 class EstimateDocument(_Strict):
     """`vram estimate --format json`."""
 
@@ -86,6 +121,7 @@ class EstimateDocument(_Strict):
     kv_cache: KvInfo
     notes: list[str]
     explain: list[TermInfo] | None = None
+    capacity: CapacityInfo | None = None
 
 
 class CompareRow(_Strict):
@@ -93,6 +129,14 @@ class CompareRow(_Strict):
     bits_per_parameter: float
     breakdown: BreakdownInfo
     total_bytes: int
+    fits: bool | None = None
+    headroom_bytes: int | None = None
+
+
+class CompareCapacity(_Strict):
+    label: str
+    usable_bytes: int
+    gpu: str | None
 
 
 class CompareModel(_Strict):
@@ -108,6 +152,7 @@ class CompareDocument(_Strict):
     model: CompareModel
     workload: dict[str, int | str]
     rows: list[CompareRow]
+    capacity: CompareCapacity | None = None
 
 
 class ErrorInfo(_Strict):
@@ -124,4 +169,4 @@ class ErrorDocument(_Strict):
 
 
 DOCUMENTS: dict[str, type[BaseModel]] = {"estimate": EstimateDocument, "compare": CompareDocument,
-                                         "error": ErrorDocument}
+                                         "check": CheckDocument, "max": MaxDocument, "error": ErrorDocument}

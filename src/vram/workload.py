@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from vram._data import check_positive
@@ -75,3 +75,8 @@ class Workload:
         check_positive(self, "images", "frames", allow_zero=True)
         if self.overhead_percent is not None and self.overhead_percent < 0:
             raise ValueError("overhead_percent must be >= 0")
+
+
+def with_solved(w: Workload, solve: Literal["seq-len", "batch-size"], value: int) -> Workload:
+    """The workload with its sequence length or batch size set to value."""
+    return replace(w, seq_len=value) if solve == "seq-len" else replace(w, batch_size=value)
