@@ -4,6 +4,7 @@ are errors. Used for the bundled presets; kept free of third-party imports so th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, TypeVar, Union
@@ -66,12 +67,16 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     raise DataError(f"{where}: unsupported field type {tp!r}")  # pragma: no cover - a bug in a dataclass
 
 
+@functools.cache
+def _schema(cls: type[Any]) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+
+
 def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     """Build ``cls`` from a JSON object, rejecting unknown, missing and mistyped fields."""
     if not isinstance(data, dict):
         raise DataError(f"{where or cls.__name__}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints, fields = _schema(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise DataError(f"{where or cls.__name__}: unknown field {unknown[0]!r}")

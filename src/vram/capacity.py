@@ -20,7 +20,7 @@ from vram.workload import Workload, with_solved
 SolveFor = Literal["seq-len", "batch-size"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Gpu:
     """One catalog entry: nominal capacity and what a process can allocate on it."""
 
@@ -37,7 +37,15 @@ class Gpu:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class GpusFile:
+    """presets/gpus.json as stored."""
+
+    schema_version: Literal[1]
+    gpus: tuple[Gpu, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class GpuCatalog:
     gpus: tuple[Gpu, ...]
 
@@ -56,7 +64,7 @@ def _key(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(" ", "-")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fit:
     """Per-GPU figures of one estimate against one budget."""
 

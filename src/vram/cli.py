@@ -4,7 +4,6 @@ Errors are turned into one line on stderr and an exit status in one place (:clas
 Set VRAM_DEBUG=1 to see a traceback instead.
 """
 
-from __future__ import annotations
 
 import functools
 import inspect

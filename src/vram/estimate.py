@@ -26,7 +26,7 @@ from vram.workload import Workload
 Value = int | float | str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Term:
     """One line of the explanation: how a component's bytes were computed."""
 
@@ -42,7 +42,7 @@ class Term:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class Breakdown:
     """Bytes by component (per GPU when the workload is sharded)."""
 
@@ -62,7 +62,7 @@ class Breakdown:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Estimate:
     """The answer: a breakdown, its total, and how it was reached."""
 

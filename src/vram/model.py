@@ -17,7 +17,7 @@ ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "
 AttentionKind = Literal["full", "sliding", "mla", "cross"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Linear:
     """A weight matrix y = x W^T (+ b); ``copies`` > 1 for stacked experts."""
 
@@ -42,7 +42,7 @@ class Linear:
         return n * (self.in_features * self.out_features + (self.out_features if self.bias else 0))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Attention:
     """What one layer's attention caches and computes."""
 
@@ -62,7 +62,7 @@ class Attention:
         check_positive(self, "cross_tokens", allow_zero=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Block:
     """``count`` identical layers (or one module when count is 1)."""
 
@@ -104,7 +104,7 @@ class Block:
         return self.count * self.active_params_per_layer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Component:
     """A named part of the model: embeddings, decoder layers, lm_head, vision tower, projector."""
 
@@ -123,7 +123,7 @@ class Component:
         return sum(b.active_params for b in self.blocks)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TextDims:
     """Dimensions of the language model that the activation model needs."""
 
@@ -137,7 +137,7 @@ class TextDims:
         check_positive(self, "hidden_size", "num_layers", "num_heads", "vocab_size", "max_position_embeddings")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class VisionDims:
     """Dimensions of a vision encoder, for visual tokens and its activations."""
 
@@ -161,7 +161,7 @@ class VisionDims:
         check_positive(self, "llm_tokens_per_image", "llm_tokens_per_frame", allow_zero=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the estimator knows about a model."""
 

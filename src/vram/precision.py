@@ -18,7 +18,7 @@ from vram._data import check_positive
 Scope = Literal["all", "decoder_linear", "all_matrices"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class GgufMix:
     """The tensor-type mix of a llama.cpp ``*_M`` / ``*_S`` file type."""
 
@@ -28,7 +28,7 @@ class GgufMix:
     more_bits_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class Format:
     """One storage format: bits per value plus the metadata stored per block, group, row or tensor."""
 
@@ -92,7 +92,7 @@ class Format:
         return self.matrix_bits(n, n) / (n * n)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class FormatTable:
     """All formats, looked up by name or alias (case-insensitive)."""
 

@@ -10,16 +10,18 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from vram._data import DataError, check_positive, from_dict
-from vram.capacity import Gpu, GpuCatalog
 from vram.errors import PresetError
 from vram.precision import Format, FormatTable
 from vram.workload import Runtime
 
+if TYPE_CHECKING:
+    from vram.capacity import GpuCatalog
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class ModelPreset:
     schema_version: Literal[1]
     id: str
@@ -31,7 +33,7 @@ class ModelPreset:
         check_positive(self, "parameters")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TowerPreset:
     schema_version: Literal[1]
     id: str
@@ -39,13 +41,13 @@ class TowerPreset:
     config: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _FormatsFile:
     schema_version: Literal[1]
     formats: tuple[Format, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _RuntimeFile:
     schema_version: Literal[1]
     cuda_context_bytes: int
@@ -78,15 +80,11 @@ def _validate(model: type[Any], path: Path) -> Any:
         raise PresetError(f"bundled preset {path.name} is invalid: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class _GpusFile:
-    schema_version: Literal[1]
-    gpus: tuple[Gpu, ...]
-
-
 @cache
 def gpus() -> GpuCatalog:
-    data: _GpusFile = _validate(_GpusFile, presets_dir() / "gpus.json")
+    from vram.capacity import GpuCatalog, GpusFile
+
+    data: GpusFile = _validate(GpusFile, presets_dir() / "gpus.json")
     keys = [k.lower() for g in data.gpus for k in (g.name, *g.aliases)]
     if len(set(keys)) != len(keys):
         raise PresetError("gpus.json names a GPU or alias twice")

@@ -13,7 +13,7 @@ from vram.model import ModelSpec
 from vram.safetensors import TensorCounts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Resolved:
     spec: ModelSpec
     source: str  # "size" | "preset" | "local" | "hub"

@@ -21,7 +21,7 @@ from vram.units import looks_like_parameter_count, parse_parameter_count
 __all__ = ["HubOptions", "Resolved", "resolve"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HubOptions:
     revision: str | None = None
     token: str | None = None

@@ -20,7 +20,7 @@ MODES: tuple[str, ...] = ("inference", "training", "lora", "qlora")
 ATTENTION: tuple[str, ...] = ("sdpa", "flash", "eager")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class Runtime:
     """Constants of the runtime that are not properties of the model (presets/runtime.json)."""
 
@@ -41,7 +41,7 @@ class Runtime:
                 raise ValueError(f"{name} must be between 0 and 2")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class Workload:
     """A complete description of the run being sized. All sizes are per run, not per GPU."""
 
