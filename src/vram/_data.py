@@ -76,7 +76,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     """Build ``cls`` from a JSON object, rejecting unknown, missing and mistyped fields."""
     if not isinstance(data, dict):
         raise DataError(f"{where or cls.__name__}: expected an object, got {type(data).__name__}")
-    hints, fields = _schema(cls)
+    hints, fields = _schema(cls)  # type: ignore[arg-type]  # classes are hashable
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise DataError(f"{where or cls.__name__}: unknown field {unknown[0]!r}")
