@@ -161,6 +161,17 @@ GpuOpt = Annotated[str | None, typer.Option("--gpu", help="A GPU of the catalog 
 MemoryOpt = Annotated[str | None, typer.Option("--memory", help="A custom per-GPU budget instead of --gpu: 24GiB, "
                                                                 "80GB.")]
 
+TpOpt = Annotated[int | None, typer.Option("--tp", help="Tensor-parallel degree within --gpus (training layouts).")]
+PpOpt = Annotated[int | None, typer.Option("--pp", help="Pipeline stages within --gpus (1F1B schedule).")]
+ZeroOpt = Annotated[int | None, typer.Option("--zero", help="DeepSpeed ZeRO stage 0-3 over the data-parallel GPUs.")]
+FsdpOpt = Annotated[str | None, typer.Option("--fsdp", help="full | hybrid (FULL_SHARD, HYBRID_SHARD).")]
+ShardOpt = Annotated[int | None, typer.Option("--shard-size", help="GPUs per shard group with --fsdp hybrid.")]
+OffloadOpt = Annotated[str | None, typer.Option("--offload", help="optimizer | params (training, ZeRO-Offload); "
+                                                                  "cpu (inference, device_map).")]
+MicroOpt = Annotated[int | None, typer.Option("--micro-batch-size", help="Sequences per GPU per step (training); "
+                                                                         "memory follows it.")]
+AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps (no extra memory).")]
+
 WORKLOAD_OPTIONS: list[tuple[str, Any, Any]] = [
     ("mode", ModeOpt, "inference"), ("batch_size", Batch, 1), ("seq_len", SeqLen, 4096), ("kv_dtype", KvDtype, None),
     ("optimizer", OptimizerOpt, "adamw"), ("precision", PrecisionOpt, None),
@@ -169,6 +180,9 @@ WORKLOAD_OPTIONS: list[tuple[str, Any, Any]] = [
     ("lora_dtype", LoraDtype, "fp32"), ("double_quant", DoubleQuant, False), ("gpus", Gpus, 1),
     ("overhead_percent", OverheadPct, None), ("gpu", GpuOpt, None), ("memory", MemoryOpt, None),
     ("revision", Revision, None), ("token", Token, None), ("refresh", Refresh, False),
+    ("tp", TpOpt, None), ("pp", PpOpt, None), ("zero", ZeroOpt, None), ("fsdp", FsdpOpt, None),
+    ("shard_size", ShardOpt, None), ("offload", OffloadOpt, None), ("micro_batch_size", MicroOpt, None),
+    ("grad_accum", AccumOpt, 1),
 ]
 
 
@@ -205,7 +219,8 @@ class _Run:
         self.gguf = gguf_types()
         keys = ("mode", "batch_size", "seq_len", "kv_dtype", "optimizer", "precision", "gradient_checkpointing",
                 "attention", "images", "frames", "lora_rank", "lora_targets", "lora_dtype", "double_quant", "gpus",
-                "overhead_percent")
+                "overhead_percent", "tp", "pp", "zero", "fsdp", "shard_size", "offload", "micro_batch_size",
+                "grad_accum")
         self.workload_args = {k: opts[k] for k in keys}
         self.workload = build_workload(dtype=dtype, **self.workload_args)
         self.gpu = None

@@ -77,6 +77,7 @@ class Estimate:
     kv_cache_bytes_per_token: int
     tokens_per_sequence: int
     breakdown: Breakdown
+    cpu_bytes: int
     terms: tuple[Term, ...]
     notes: tuple[str, ...]
 
@@ -398,6 +399,19 @@ def activations(spec: ModelSpec, w: Workload, *, training: bool, dropout: bool) 
         formula = ("per layer: b x s x [2 x norm (fp32 input + normed) + bytes x (q + k + v + out) "
                    "+ bytes x 4 x intermediate (gated MLP)] + 4 x b x heads x s (softmax statistics)")
     logits = tokens * vocab_shard * (c + 8) + 2 * tokens * h * c
+    p = w.pipeline_parallel
+    if p > 1:
+        # 1F1B: the first stage holds p micro-batches in flight over its share of the layers; the last
+        # stage one micro-batch plus the logits (Narayanan et al. 2021; Korthikanti et al. 2022, sec. 4).
+        per_stage = -(-n_layers // p)
+        share = stored * per_stage // n_layers if n_layers else 0
+        first, last = share * p, share + logits
+        terms.append(Term(component="activations", name=f"pipeline stage (1F1B over {p} stages)",
+                          bytes=max(first, last), formula="max(first stage: p x layers/p x per-layer, "
+                                                          "last stage: layers/p x per-layer + logits)",
+                          values={"stages": p, "layers_per_stage": per_stage}, approximate=True,
+                          source="Megatron-LM 1F1B schedule"))
+        return max(first + vision, last), terms
     terms.append(Term(component="activations", name="decoder layers (saved for backward)", bytes=stored,
                       formula=formula, values={"layers": n_layers, "batch": b_, "seq_len": seq, "hidden": h,
                                                "bytes": c, "checkpointing": str(w.gradient_checkpointing),
@@ -541,7 +555,8 @@ def check_tensor_parallel(spec: ModelSpec, n: int) -> None:
     if n > 1 and n not in tensor_parallel_degrees(spec, n):
         a = next((b.attention for b in spec.decoder_blocks() if b.attention), None)
         what = f"{a.num_heads} attention heads and {a.num_kv_heads} KV heads" if a else "its layers"
-        raise UsageError(f"--gpus {n} cannot split {spec.id}: it has {what}; use a degree that divides them")
+        raise UsageError(f"a tensor-parallel degree of {n} cannot split {spec.id}: it has {what}; use a degree "
+                         "that divides them")
 
 
 # --------------------------------------------------------------------------------------------
@@ -559,6 +574,9 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
             raise UsageError(f"format {w.weight_format.name} needs the GGUF types {sorted(missing)}")
     training = w.mode != "inference"
     check_tensor_parallel(spec, w.tensor_parallel)
+    if spec.text and w.pipeline_parallel > spec.text.num_layers:
+        raise UsageError(f"--pp {w.pipeline_parallel} is more pipeline stages than {spec.id}'s "
+                         f"{spec.text.num_layers} layers")
     if w.mode == "training" and w.weight_format.kind != "float":
         raise UsageError(f"full training needs float weights, not {w.weight_format.name}; "
                          "use --mode qlora for a quantized base")
@@ -603,6 +621,9 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
         terms.extend(t_terms)
         notes.extend(t_notes)
 
+    cpu = 0
+    weights, kv, grads, opt, cpu = _distribute(spec, w, by_comp, weights, kv, grads, opt, terms, notes)
+
     rt = w.runtime
     if w.overhead_percent is not None:
         overhead = round(by_comp_total(by_comp) * w.overhead_percent / 100)
@@ -615,7 +636,7 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
     else:
         fraction = rt.allocator_reserve_fraction_training if training else rt.allocator_reserve_fraction_inference
         reserve = round(act * fraction)
-        comm = rt.multi_gpu_comm_bytes if w.tensor_parallel > 1 else 0
+        comm = rt.multi_gpu_comm_bytes if w.gpus > 1 else 0
         overhead = rt.cuda_context_bytes + reserve + comm
         terms.append(Term(component="overhead", name="CUDA context + allocator reserve", bytes=overhead,
                           formula="context + reserve_fraction x activations (+ NCCL buffers when sharded)",
@@ -630,7 +651,82 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
                     bits_per_parameter=round(bits, 4),
                     kv_cache_bytes_per_token=kv_cache_bytes_per_token(spec, w) if spec.has_architecture else 0,
                     tokens_per_sequence=w.seq_len + visual_tokens(spec, w),
-                    breakdown=breakdown, terms=tuple(terms), notes=tuple(dict.fromkeys(notes)))
+                    breakdown=breakdown, cpu_bytes=cpu, terms=tuple(terms), notes=tuple(dict.fromkeys(notes)))
+
+
+def _stage_fraction(spec: ModelSpec, by_comp: dict[str, int], stages: int) -> float:
+    """Share of the weights on the heaviest pipeline stage: its layers, plus the embeddings and vision
+    tower on the first stage, or the final norm and lm_head on the last (a tied embedding is copied
+    there)."""
+    total = sum(by_comp.values())
+    layers = sum(b.count for b in spec.decoder_blocks() if b.attention is not None)
+    if not total or not layers:
+        return 1.0
+    decoder = by_comp.get("decoder", 0)
+    per_layer = decoder / layers
+    first = sum(v for k, v in by_comp.items() if k in ("embeddings", "vision_tower", "projector"))
+    last = by_comp.get("lm_head", by_comp.get("embeddings", 0) if spec.tied_embeddings else 0)
+    stage = -(-layers // stages) * per_layer + max(first, last)
+    return min(1.0, stage / total)
+
+
+def _largest_layer(spec: ModelSpec) -> int:
+    """Parameters of the largest decoder layer (0 for a size literal, which has no layers)."""
+    return max((b.params_per_layer for b in spec.decoder_blocks() if b.attention is not None), default=0)
+
+
+def _distribute(spec: ModelSpec, w: Workload, by_comp: dict[str, int], weights: int, kv: int, grads: int,
+                opt: int, terms: list[Term], notes: list[str]) -> tuple[int, int, int, int, int]:
+    """Pipeline stages, ZeRO/FSDP sharding and CPU offload, applied to the per-GPU states.
+
+    ZeRO (Rajbhandari et al. 2020): stage 1 divides optimizer states by the data-parallel degree,
+    stage 2 also gradients, stage 3 also parameters, which are gathered a layer at a time (the
+    current and the prefetched one in 16-bit: 4 bytes x the largest layer, as DeepSpeed's own
+    estimator counts). Offload (ZeRO-Offload, Ren et al. 2021) moves optimizer states and master
+    weights, or also the parameter shards, to CPU memory.
+    """
+    cpu = 0
+    p = w.pipeline_parallel
+    if p > 1:
+        frac = _stage_fraction(spec, by_comp, p)
+        layers = spec.text.num_layers if spec.text else 1
+        weights, grads, opt = (-(-int(x * frac * 1_000_000) // 1_000_000) for x in (weights, grads, opt))
+        kv = -(-kv * (-(-layers // p)) // layers)
+        terms.append(Term(component="weights", name=f"heaviest of {p} pipeline stages", bytes=weights,
+                          formula="layers/p x per-layer bytes + max(embeddings and vision, lm_head)",
+                          values={"stages": p, "share": round(frac, 4)}, approximate=True,
+                          source="embeddings on the first stage, lm_head on the last (Megatron-LM)"))
+    if w.zero_stage:
+        s = w.state_shards
+        if w.zero_stage >= 1:
+            opt = -(-opt // s)
+        if w.zero_stage >= 2:
+            grads = -(-grads // s)
+        if w.zero_stage >= 3:
+            c = w.compute_format.flat_bytes(1)
+            largest = _largest_layer(spec)
+            gathered = 2 * largest * c // w.tensor_parallel
+            weights = -(-weights // s) + gathered
+            terms.append(Term(component="weights", name="ZeRO-3 gathered layer buffers", bytes=gathered,
+                              formula="2 layers (current + prefetched) x largest layer x bytes",
+                              values={"largest_layer_params": largest}, approximate=True,
+                              source="DeepSpeed estimate_zero3_model_states_mem_needs (4 x largest layer)"))
+        notes.append(f"ZeRO stage {w.zero_stage} over {s} GPUs: "
+                     + ("optimizer states" if w.zero_stage == 1 else "optimizer states and gradients"
+                        if w.zero_stage == 2 else "optimizer states, gradients and parameters") + " sharded")
+    if w.offload == "optimizer":
+        cpu += opt
+        notes.append("optimizer states and fp32 master weights offloaded to CPU memory (cpu_bytes)")
+        opt = 0
+    elif w.offload == "params":
+        c = w.compute_format.flat_bytes(1)
+        largest = _largest_layer(spec)
+        gathered = 2 * largest * c // w.tensor_parallel
+        cpu += opt + max(0, weights - gathered)
+        notes.append("parameter shards and optimizer states offloaded to CPU memory (cpu_bytes); the GPU "
+                     "holds the gathered layers")
+        weights, opt = gathered, 0
+    return weights, kv, grads, opt, cpu
 
 
 def by_comp_total(by_comp: dict[str, int]) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vram import presets
 from vram.errors import UsageError
 from vram.precision import Format
@@ -38,7 +40,10 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
                    gradient_checkpointing: bool = False, attention: str = "sdpa", images: int = 0,
                    frames: int = 0, lora_rank: int = 16, lora_targets: str = "all-linear",
                    lora_dtype: str = "fp32", double_quant: bool = False, gpus: int = 1,
-                   overhead_percent: float | None = None) -> Workload:
+                   overhead_percent: float | None = None, tp: int | None = None, pp: int | None = None,
+                   zero: int | None = None, fsdp: str | None = None, shard_size: int | None = None,
+                   offload: str | None = None, micro_batch_size: int | None = None,
+                   grad_accum: int = 1) -> Workload:
     mode = _choice(mode, MODES, "--mode")
     optimizer = _choice(optimizer, OPTIMIZERS, "--optimizer")
     attention = _choice(attention, ATTENTION, "--attention")
@@ -75,6 +80,15 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
         raise UsageError("--precision amp keeps fp32 weights: use --dtype fp32")
     if regime in ("mixed", "pure-bf16") and weight.name == "fp32":
         raise UsageError(f"--precision {regime} keeps 16-bit weights: use --dtype bf16 or fp16")
+    layout = parallel_layout(mode=mode, gpus=gpus, tp=tp, pp=pp, zero=zero, fsdp=fsdp, shard_size=shard_size,
+                             offload=offload)
+    if micro_batch_size is not None:
+        if mode == "inference":
+            raise UsageError("--micro-batch-size and --grad-accum apply to training modes; use --batch-size")
+        batch_size = _positive(micro_batch_size, "--micro-batch-size")
+    _positive(grad_accum, "--grad-accum")
+    if grad_accum != 1 and mode == "inference":
+        raise UsageError("--micro-batch-size and --grad-accum apply to training modes; use --batch-size")
     compute_name = weight.compute or (weight.name if weight.kind == "float" else "bf16")
     if regime == "amp":
         compute_name = "bf16"
@@ -89,8 +103,62 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
                     frames=frames, optimizer=optimizer, regime=regime,  # type: ignore[arg-type]
                     gradient_checkpointing=gradient_checkpointing, attention=attention,  # type: ignore[arg-type]
                     lora_rank=lora_rank, lora_targets=targets, lora_format=find_format(lora_dtype),
-                    tensor_parallel=gpus, runtime=presets.runtime(), overhead_percent=overhead_percent,
-                    stored_weights=stored)
+                    runtime=presets.runtime(), overhead_percent=overhead_percent, stored_weights=stored,
+                    grad_accum=grad_accum, **layout)
+
+
+def parallel_layout(*, mode: str, gpus: int, tp: int | None, pp: int | None, zero: int | None, fsdp: str | None,
+                    shard_size: int | None, offload: str | None) -> dict[str, Any]:
+    """How --gpus N splits into tensor, pipeline and data parallelism, and how states are sharded.
+
+    With none of --tp/--pp/--zero/--fsdp, the N GPUs are one tensor-parallel group. Otherwise
+    N = tp x pp x dp and the data-parallel GPUs shard states with ZeRO or FSDP.
+    """
+    for value, name in ((tp, "--tp"), (pp, "--pp"), (shard_size, "--shard-size")):
+        if value is not None:
+            _positive(value, name)
+    training = mode != "inference"
+    if zero is not None and fsdp is not None:
+        raise UsageError("--zero and --fsdp are two ways to shard the same states: give one")
+    if zero is not None and zero not in (0, 1, 2, 3):
+        raise UsageError(f"--zero must be 0, 1, 2 or 3, got {zero}")
+    if fsdp is not None and fsdp not in ("full", "hybrid"):
+        raise UsageError(f"unknown --fsdp {fsdp!r}; choose full or hybrid")
+    if (zero or fsdp) and not training:
+        raise UsageError("--zero and --fsdp shard training states; they apply to training modes only")
+    if shard_size is not None and fsdp != "hybrid":
+        raise UsageError("--shard-size applies to --fsdp hybrid only")
+    if offload not in (None, "none", "optimizer", "params", "cpu"):
+        raise UsageError(f"unknown --offload {offload!r}; choose optimizer or params (training) or cpu (inference)")
+    if offload in ("optimizer", "params") and not training:
+        raise UsageError("--offload optimizer|params applies to training; for inference use --offload cpu")
+    if offload == "cpu" and training:
+        raise UsageError("--offload cpu places inference layers on the CPU; for training use optimizer or params")
+    if offload == "params" and not (zero == 3 or fsdp):
+        raise UsageError("--offload params needs parameter sharding: --zero 3 or --fsdp")
+    if offload == "optimizer" and not (zero or fsdp):
+        raise UsageError("--offload optimizer needs ZeRO or FSDP (DeepSpeed ZeRO-Offload): add --zero 1, 2 or 3")
+    explicit = tp is not None or pp is not None or zero is not None or fsdp is not None
+    if not explicit:
+        return {"tensor_parallel": gpus, "pipeline_parallel": 1, "data_parallel": 1, "zero_stage": 0,
+                "shard_size": None, "offload": offload or "none"}
+    t, p = tp or 1, pp or 1
+    if gpus % (t * p):
+        raise UsageError(f"--gpus {gpus} is not a multiple of --tp {t} x --pp {p}")
+    dp = gpus // (t * p)
+    stage = 3 if fsdp else (zero or 0)
+    if stage and dp == 1:
+        raise UsageError("ZeRO and FSDP shard over data-parallel GPUs, and there is only one data-parallel GPU "
+                         f"(--gpus {gpus} = --tp {t} x --pp {p}): nothing to shard; add GPUs")
+    shards = None
+    if fsdp == "hybrid":
+        if shard_size is None:
+            raise UsageError("--fsdp hybrid needs --shard-size (GPUs per shard group, e.g. the GPUs of a node)")
+        if dp % shard_size:
+            raise UsageError(f"--shard-size {shard_size} must divide the {dp} data-parallel GPUs")
+        shards = shard_size
+    return {"tensor_parallel": t, "pipeline_parallel": p, "data_parallel": dp, "zero_stage": stage,
+            "shard_size": shards, "offload": offload or "none"}
 
 
 def gguf_types() -> dict[str, Format]:

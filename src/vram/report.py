@@ -46,7 +46,14 @@ def workload_doc(w: Workload, est: Estimate) -> dict[str, Any]:
         "gradient_checkpointing": w.gradient_checkpointing,
         "lora_rank": w.lora_rank if w.mode in ("lora", "qlora") else None,
         "lora_targets": list(w.lora_targets) if w.mode in ("lora", "qlora") else None,
-        "gpus": w.tensor_parallel,
+        "gpus": w.gpus,
+        "tensor_parallel": w.tensor_parallel,
+        "pipeline_parallel": w.pipeline_parallel,
+        "data_parallel": w.data_parallel,
+        "zero_stage": w.zero_stage,
+        "offload": w.offload,
+        "grad_accum": w.grad_accum,
+        "global_batch_size": w.batch_size * w.grad_accum * w.data_parallel,
         "overhead_percent": w.overhead_percent,
     }
 
@@ -63,6 +70,7 @@ def estimate_doc(resolved: Resolved, w: Workload, est: Estimate, *, explain: boo
         "workload": workload_doc(w, est),
         "breakdown": breakdown_doc(est),
         "total_bytes": est.total_bytes,
+        "cpu_bytes": est.cpu_bytes,
         "weights": {"bits_per_parameter": est.bits_per_parameter, "by_component": dict(est.weights_by_component)},
         "kv_cache": {"bytes_per_token": est.kv_cache_bytes_per_token},
         "notes": list(est.notes),

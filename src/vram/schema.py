@@ -43,6 +43,13 @@ class WorkloadInfo(_Strict):
     lora_rank: int | None
     lora_targets: list[str] | None
     gpus: int
+    tensor_parallel: int
+    pipeline_parallel: int
+    data_parallel: int
+    zero_stage: int
+    offload: Literal["none", "optimizer", "params", "cpu"]
+    grad_accum: int
+    global_batch_size: int
     overhead_percent: float | None
 
 
@@ -117,6 +124,7 @@ class EstimateDocument(_Strict):
     workload: WorkloadInfo
     breakdown: BreakdownInfo
     total_bytes: int
+    cpu_bytes: int
     weights: WeightsInfo
     kv_cache: KvInfo
     notes: list[str]

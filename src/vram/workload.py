@@ -12,6 +12,7 @@ Mode = Literal["inference", "training", "lora", "qlora"]
 Optimizer = Literal["adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum", "adafactor", "lion", "none"]
 Regime = Literal["fp32", "amp", "mixed", "pure-bf16"]
 AttentionImpl = Literal["sdpa", "flash", "eager"]
+Offload = Literal["none", "optimizer", "params", "cpu"]
 
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum", "adafactor", "lion",
                                "none")
@@ -66,12 +67,31 @@ class Workload:
     lora_format: Format | None = None
     """Dtype of LoRA adapters (fp32 by default, as PEFT autocasts adapters to fp32)."""
     tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    data_parallel: int = 1
+    zero_stage: int = 0
+    """0 none; 1 shards optimizer states, 2 also gradients, 3 also parameters (ZeRO; FSDP FULL_SHARD = 3)."""
+    shard_size: int | None = None
+    """GPUs the states are sharded over (hybrid FSDP); None: all data-parallel GPUs."""
+    offload: Offload = "none"
+    grad_accum: int = 1
     overhead_percent: float | None = None
     stored_weights: bool = False
     """--dtype auto: weights as the checkpoint stores them, when its tensors were counted."""
 
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel * self.data_parallel
+
+    @property
+    def state_shards(self) -> int:
+        """GPUs the ZeRO/FSDP-sharded states are divided over."""
+        return (self.shard_size or self.data_parallel) if self.zero_stage else 1
+
     def __post_init__(self) -> None:
-        check_positive(self, "batch_size", "seq_len", "lora_rank", "tensor_parallel")
+        check_positive(self, "batch_size", "seq_len", "lora_rank", "tensor_parallel", "pipeline_parallel",
+                       "data_parallel", "grad_accum", "shard_size")
+        check_positive(self, "zero_stage", allow_zero=True)
         check_positive(self, "images", "frames", allow_zero=True)
         if self.overhead_percent is not None and self.overhead_percent < 0:
             raise ValueError("overhead_percent must be >= 0")
