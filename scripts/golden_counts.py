@@ -21,6 +21,7 @@ OUT = ROOT / "tests" / "data" / "golden_params.json"
 # model_type -> transformers class (None: AutoModelForCausalLM). Repos whose code is not in
 # transformers (llava_qwen) are counted by their documented mapping instead (see docs/presets.md).
 CLASSES = {
+    "bert": "BertForSequenceClassification",
     "llava": "LlavaForConditionalGeneration",
     "llava_next": "LlavaNextForConditionalGeneration",
     "llava_onevision": "LlavaOnevisionForConditionalGeneration",

@@ -62,6 +62,35 @@ KV_ROWS = [
 ]
 
 
+# Training rows of measured.tsv: the transformers bert-large ablation (NVML "used", so the CUDA
+# context of that machine, 1343 MiB = M106, is part of the value) on a V100 16GB, batch per step.
+BERT_ROWS: list[tuple[str, dict[str, Any], float, str]] = [
+    ("M107", {"mode": "inference", "dtype": "fp32", "seq_len": 1}, 2.5693, "weights only, model.to('cuda')"),
+    ("M108", {"dtype": "fp32", "batch_size": 4}, 14.5986, "fp32, AdamW, batch 4"),
+    ("M109", {"dtype": "fp32", "batch_size": 1}, 8.4775, "batch 1 (GA 4)"),
+    ("M110", {"dtype": "fp32", "batch_size": 1, "gradient_checkpointing": True}, 6.6162, "batch 1, GC"),
+    ("M111", {"dtype": "fp32", "precision": "amp", "batch_size": 4}, 13.6123, "fp16 AMP, batch 4"),
+    ("M112", {"dtype": "fp32", "precision": "amp", "batch_size": 1, "gradient_checkpointing": True}, 7.1045,
+     "AMP, batch 1, GC"),
+    ("M113", {"dtype": "fp32", "batch_size": 4, "optimizer": "adafactor"}, 12.0068, "Adafactor, batch 4"),
+    ("M114", {"dtype": "fp32", "precision": "amp", "batch_size": 1, "gradient_checkpointing": True,
+              "optimizer": "adafactor"}, 4.7334, "AMP, GC, Adafactor"),
+    ("M115", {"dtype": "fp32", "batch_size": 4, "optimizer": "adamw-8bit"}, 12.7783, "8-bit Adam, batch 4"),
+    ("M116", {"dtype": "fp32", "precision": "amp", "batch_size": 1, "gradient_checkpointing": True,
+              "optimizer": "adamw-8bit"}, 5.2373, "AMP, GC, 8-bit Adam"),
+]
+BERT_CONTEXT = 1343 * 2**20
+# Unsloth README context-length benchmark: largest context that fit, QLoRA rank 32 on all linear
+# layers, batch 1, for HF transformers + FlashAttention-2 (Unsloth's own rows use offloaded
+# checkpointing and fused kernels, which this tool does not model).
+CAPACITY_ROWS = [
+    ("M125", "meta-llama/Llama-3.1-8B-Instruct", "80GB", 28_454),
+    ("M127", "meta-llama/Llama-3.1-8B-Instruct", "24GB", 5_789),
+    ("M129", "meta-llama/Llama-3.1-8B-Instruct", "16GB", 2_551),
+    ("M131", "meta-llama/Llama-3.3-70B-Instruct", "80GB", 6_916),
+]
+
+
 def run(model: str, **opts: Any) -> Any:
     resolved = resolve(model)
     return estimate(resolved.spec, build_workload(**{"dtype": "bf16", **opts}), gguf_types=gguf_types())
@@ -131,7 +160,40 @@ def gpu_table() -> None:
               f"{ours / GIB:.2f} | {pct(ours, measured)} |")
 
 
+def training_tables() -> None:
+    from dataclasses import replace
+
+    from vram.capacity import solve_max
+    from vram.options import gguf_types as types
+    from vram.units import parse_memory
+
+    print("| id | settings | measured GiB (NVML) | estimate GiB (with that machine's context) | error |")
+    print("|---|---|---|---|---|")
+    resolved = resolve("google-bert/bert-large-uncased")
+    for rid, opts, measured, note in BERT_ROWS:
+        opts = {"seq_len": 512, "attention": "eager", "mode": "training", **opts}
+        w = build_workload(**opts)
+        w = replace(w, runtime=replace(w.runtime, cuda_context_bytes=BERT_CONTEXT))
+        ours = estimate(resolved.spec, w, gguf_types=gguf_types()).total_bytes / GIB
+        print(f"| {rid} | {note} | {measured:.2f} | {ours:.2f} | {pct(ours, measured)} |")
+    print()
+    print("| id | model | card | measured max context | estimate with checkpointing | without |")
+    print("|---|---|---|---|---|---|")
+    for rid, model, card, measured_tokens in CAPACITY_ROWS:
+        spec = resolve(model).spec
+        out = []
+        for ckpt in (True, False):
+            w = build_workload(dtype="bf16", mode="qlora", lora_rank=32, attention="flash",
+                               gradient_checkpointing=ckpt)
+            value, _ = solve_max(spec, w, parse_memory(card), "seq-len", gguf_types=types())
+            out.append(value)
+        print(f"| {rid} | {model} | {card} | {measured_tokens:,} | {out[0]:,} ({pct(out[0], measured_tokens)}) | "
+              f"{out[1]:,} ({pct(out[1], measured_tokens)}) |")
+
+
 if __name__ == "__main__":
     reference_table()
     print()
     gpu_table()
+    print()
+    training_tables()

@@ -221,6 +221,8 @@ def visual_tokens(spec: ModelSpec, w: Workload) -> int:
 def kv_cache_bytes_per_token(spec: ModelSpec, w: Workload) -> int:
     """Bytes one full-attention token adds across layers (sliding layers counted as if not yet full)."""
     elements = 0
+    if spec.text is not None and not spec.text.causal:
+        return 0
     for b in spec.decoder_blocks():
         a = b.attention
         if a is None or a.kind == "cross":
@@ -237,6 +239,8 @@ def kv_cache(spec: ModelSpec, w: Workload) -> tuple[int, list[Term]]:
     tokens = w.seq_len + visual_tokens(spec, w)
     terms: list[Term] = []
     total = 0
+    if spec.text is not None and not spec.text.causal:
+        return 0, []
     for b in spec.decoder_blocks():
         a = b.attention
         if a is None:
@@ -354,15 +358,17 @@ def _lora_activation_per_token(spec: ModelSpec, w: Workload, block: Block, c: in
     return extra
 
 
-def activations(spec: ModelSpec, w: Workload, *, training: bool, dropout: bool) -> tuple[int, list[Term]]:
+def activations(spec: ModelSpec, w: Workload, *, training: bool) -> tuple[int, list[Term]]:
     if spec.text is None:
         return 0, []
+    dropout = spec.text.attention_dropout
+    hidden_dropout = spec.text.hidden_dropout
     c = w.compute_format.flat_bytes(1) if w.compute_format.weight_bits >= 8 else 2
     b_ = w.batch_size
     seq = w.seq_len + visual_tokens(spec, w)
     tokens = b_ * seq
     h = spec.text.hidden_size
-    vocab_shard = _shard(spec.text.vocab_size, w.tensor_parallel)
+    vocab_shard = _shard(spec.text.logits_width or spec.text.vocab_size, w.tensor_parallel)
     blocks = [blk for blk in spec.decoder_blocks() if blk.attention is not None]
     terms: list[Term] = []
     vision = _vision_peak(spec, w, c)
@@ -387,8 +393,10 @@ def activations(spec: ModelSpec, w: Workload, *, training: bool, dropout: bool) 
                               values={"images": w.images, "frames": w.frames}, approximate=True,
                               source="derived from the ViT forward"))
         return peak, terms
+    # Hidden dropout saves a one-byte mask after attention and after the MLP.
     per_layer = {id(blk): _layer_saved(blk, tokens, b_, seq, c, w, h, dropout,
-                                       _lora_activation_per_token(spec, w, blk, c)) for blk in blocks}
+                                       _lora_activation_per_token(spec, w, blk, c) + (2 * h if hidden_dropout else 0))
+                 for blk in blocks}
     layers_total = sum(blk.count * per_layer[id(blk)] for blk in blocks)
     n_layers = sum(blk.count for blk in blocks)
     if w.gradient_checkpointing:
@@ -606,8 +614,7 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
 
     kv, kv_terms = (0, []) if training or not spec.has_architecture else kv_cache(spec, w)
     terms.extend(kv_terms)
-    dropout = False
-    act, act_terms = activations(spec, w, training=training, dropout=dropout)
+    act, act_terms = activations(spec, w, training=training)
     terms.extend(act_terms)
     if not spec.has_architecture:
         notes.append("size literal: the architecture is unknown, so KV cache and activations are not "

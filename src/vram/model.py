@@ -132,9 +132,18 @@ class TextDims:
     num_heads: int
     vocab_size: int
     max_position_embeddings: int | None = None
+    causal: bool = True
+    """False for encoders (BERT): no KV cache."""
+    logits_width: int | None = None
+    """Width of the output layer when it is not the vocabulary (a classification head)."""
+    attention_dropout: bool = False
+    """Dropout on the attention probabilities in training (the config's attention dropout > 0)."""
+    hidden_dropout: bool = False
+    """Dropout after attention and MLP in training (the config's residual/hidden dropout > 0)."""
 
     def __post_init__(self) -> None:
-        check_positive(self, "hidden_size", "num_layers", "num_heads", "vocab_size", "max_position_embeddings")
+        check_positive(self, "hidden_size", "num_layers", "num_heads", "vocab_size", "max_position_embeddings",
+                       "logits_width")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vram.architectures._config import Cfg
-from vram.architectures.decoders import FAMILIES, build_falcon, build_gpt2, build_llama_like
+from vram.architectures.decoders import FAMILIES, build_bert, build_falcon, build_gpt2, build_llama_like
 from vram.architectures.multimodal import (
     TowerLookup,
     build_gemma3,
@@ -22,7 +22,7 @@ from vram.architectures.multimodal import (
 from vram.errors import ConfigError, UnsupportedModelError
 from vram.model import ModelSpec
 
-_TEXT_OTHER = {"gpt2": build_gpt2, "gpt_bigcode": build_gpt2, "falcon": build_falcon}
+_TEXT_OTHER = {"gpt2": build_gpt2, "gpt_bigcode": build_gpt2, "falcon": build_falcon, "bert": build_bert}
 _MULTIMODAL = {
     "llava": build_llava_hf,
     "llava_next": build_llava_hf,

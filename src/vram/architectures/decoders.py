@@ -276,10 +276,20 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         notes.append(f"{n_mtp} multi-token-prediction layer(s) stored in the checkpoint are not built by "
                      "transformers: not counted in parameters or weights")
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
-                    max_position_embeddings=c.opt_int("max_position_embeddings"))
+                    max_position_embeddings=c.opt_int("max_position_embeddings"),
+                    attention_dropout=_positive_float(c, "attention_dropout"))
     return ModelSpec(id=model_id, model_type=model_type, components=tuple(components), text=text,
                      tied_embeddings=tied, checkpoint_dtype=_dtype(cfg), notes=tuple(notes),
                      config_keys=tuple(sorted(c.used)))
+
+
+def _positive_float(c: Cfg, *keys: str) -> bool:
+    """Whether any of the (dropout) fields is a number above zero."""
+    for key in keys:
+        value = c.raw(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return True
+    return False
 
 
 def _mla(c: Cfg, h: int, heads: int) -> tuple[tuple[Linear, ...], Attention, int]:
@@ -355,11 +365,52 @@ def build_gpt2(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
             Linear(name="lm_head", in_features=h, out_features=vocab),)),)))
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
-                    max_position_embeddings=positions)
+                    max_position_embeddings=positions, attention_dropout=_positive_float(c, "attn_pdrop"),
+                    hidden_dropout=_positive_float(c, "resid_pdrop"))
     return ModelSpec(id=model_id, model_type=model_type, components=tuple(components), text=text,
                      tied_embeddings=tied, checkpoint_dtype=_dtype(cfg),
                      notes=("lm_head is tied to the input embeddings: counted once",) if tied else (),
                      config_keys=tuple(sorted(c.used)))
+
+
+def build_bert(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    """BERT-style encoders for sequence classification (BertForSequenceClassification): word,
+    position and token-type embeddings, post-norm layers with biases, a pooler and a classifier."""
+    c = _Defaults(cfg, {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                        "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2})
+    h = c.int("hidden_size")
+    n_layers = c.int("num_hidden_layers")
+    heads = c.int("num_attention_heads")
+    hd = c.divides("hidden_size", h, "num_attention_heads", heads)
+    inter = c.int("intermediate_size")
+    vocab = c.int("vocab_size")
+    positions = c.int("max_position_embeddings")
+    types = c.int("type_vocab_size", minimum=0)
+    labels = len(c.raw("id2label") or {}) or c.int("num_labels", 2)
+    layer = Block(name="encoder_layer", count=n_layers, linears=(
+        Linear(name="query", in_features=h, out_features=h, bias=True),
+        Linear(name="key", in_features=h, out_features=h, bias=True),
+        Linear(name="value", in_features=h, out_features=h, bias=True),
+        Linear(name="attention.output.dense", in_features=h, out_features=h, bias=True),
+        Linear(name="intermediate.dense", in_features=h, out_features=inter, bias=True),
+        Linear(name="output.dense", in_features=inter, out_features=h, bias=True)),
+        other_params=4 * h, attention=Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=hd,
+                                                v_head_dim=hd), mlp_width=inter, gated_mlp=False)
+    components = (
+        Component(name="embeddings", kind="embedding", blocks=(
+            Block(name="embeddings", embedding_params=(vocab + positions + types) * h, other_params=2 * h),)),
+        Component(name="decoder", kind="decoder", blocks=(layer,)),
+        Component(name="lm_head", kind="head", blocks=(Block(name="pooler_classifier", linears=(
+            Linear(name="pooler", in_features=h, out_features=h, bias=True),
+            Linear(name="classifier", in_features=h, out_features=labels, bias=True))),)),
+    )
+    text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
+                    max_position_embeddings=positions, causal=False, logits_width=labels,
+                    attention_dropout=_positive_float(c, "attention_probs_dropout_prob"),
+                    hidden_dropout=_positive_float(c, "hidden_dropout_prob"))
+    return ModelSpec(id=model_id, model_type=model_type, components=components, text=text,
+                     checkpoint_dtype=_dtype(cfg), config_keys=tuple(sorted(c.used)),
+                     notes=(f"encoder with a {labels}-way classification head: no KV cache",))
 
 
 def build_falcon(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
@@ -404,7 +455,9 @@ def build_falcon(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
             Linear(name="lm_head", in_features=h, out_features=vocab),)),)))
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
-                    max_position_embeddings=c.opt_int("max_position_embeddings"))
+                    max_position_embeddings=c.opt_int("max_position_embeddings"),
+                    attention_dropout=_positive_float(c, "attention_dropout"),
+                    hidden_dropout=_positive_float(c, "hidden_dropout"))
     return ModelSpec(id=model_id, model_type=model_type, components=tuple(components), text=text,
                      tied_embeddings=tied, checkpoint_dtype=_dtype(cfg),
                      notes=("lm_head is tied to the input embeddings: counted once",) if tied else (),
