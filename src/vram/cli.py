@@ -172,6 +172,13 @@ MicroOpt = Annotated[int | None, typer.Option("--micro-batch-size", help="Sequen
                                                                          "memory follows it.")]
 AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps (no extra memory).")]
 
+RuntimeOpt = Annotated[str, typer.Option("--runtime", help="standard | layered (one decoder layer on the GPU at a "
+                                                         "time, as AirLLM).")]
+CompressionOpt = Annotated[str | None, typer.Option("--compression", help="With --runtime layered: 4bit | 8bit "
+                                                                          "block-wise weights.")]
+CpuMemOpt = Annotated[str | None, typer.Option("--cpu-memory", help="With --offload cpu: CPU RAM for offloaded "
+                                                                    "layers (the rest goes to disk): 64GiB.")]
+
 WORKLOAD_OPTIONS: list[tuple[str, Any, Any]] = [
     ("mode", ModeOpt, "inference"), ("batch_size", Batch, 1), ("seq_len", SeqLen, 4096), ("kv_dtype", KvDtype, None),
     ("optimizer", OptimizerOpt, "adamw"), ("precision", PrecisionOpt, None),
@@ -182,7 +189,8 @@ WORKLOAD_OPTIONS: list[tuple[str, Any, Any]] = [
     ("revision", Revision, None), ("token", Token, None), ("refresh", Refresh, False),
     ("tp", TpOpt, None), ("pp", PpOpt, None), ("zero", ZeroOpt, None), ("fsdp", FsdpOpt, None),
     ("shard_size", ShardOpt, None), ("offload", OffloadOpt, None), ("micro_batch_size", MicroOpt, None),
-    ("grad_accum", AccumOpt, 1),
+    ("grad_accum", AccumOpt, 1), ("runtime", RuntimeOpt, "standard"), ("compression", CompressionOpt, None),
+    ("cpu_memory", CpuMemOpt, None),
 ]
 
 
@@ -217,6 +225,23 @@ class _Run:
         from vram.sources import HubOptions, resolve
 
         self.gguf = gguf_types()
+        self.runtime = opts["runtime"].strip().lower()
+        if self.runtime not in ("standard", "layered"):
+            raise UsageError(f"unknown --runtime {opts['runtime']!r}; choose standard or layered")
+        if opts["compression"] is not None:
+            if self.runtime != "layered":
+                raise UsageError("--compression is AirLLM's option: use it with --runtime layered")
+            comp = opts["compression"].strip().lower()
+            if comp not in ("4bit", "8bit"):
+                raise UsageError(f"unknown --compression {opts['compression']!r}; choose 4bit or 8bit")
+            if dtype.strip().lower() not in ("auto", "bf16", "fp16"):
+                raise UsageError("--compression sets the weight format: leave --dtype out")
+            dtype = "nf4" if comp == "4bit" else "int8-block"
+        if self.runtime == "layered" and (opts["offload"] or opts["gpus"] != 1):
+            raise UsageError("--runtime layered runs on one GPU without offload options")
+        self.cpu_memory = opts["cpu_memory"]
+        if self.cpu_memory is not None and opts["offload"] != "cpu":
+            raise UsageError("--cpu-memory applies to --offload cpu")
         keys = ("mode", "batch_size", "seq_len", "kv_dtype", "optimizer", "precision", "gradient_checkpointing",
                 "attention", "images", "frames", "lora_rank", "lora_targets", "lora_dtype", "double_quant", "gpus",
                 "overhead_percent", "tp", "pp", "zero", "fsdp", "shard_size", "offload", "micro_batch_size",
@@ -245,7 +270,21 @@ class _Run:
     def estimate(self, workload: Any = None) -> Any:
         from vram.estimate import estimate as run_estimate
 
-        return run_estimate(self.resolved.spec, workload or self.workload, gguf_types=self.gguf)
+        w = workload or self.workload
+        est = run_estimate(self.resolved.spec, w, gguf_types=self.gguf)
+        self.plan: Any = None
+        if self.runtime == "layered":
+            from vram.runtimes import layered
+
+            est, self.plan = layered(self.resolved.spec, w, est, self.gguf)
+        elif w.offload == "cpu":
+            from vram.runtimes import offload
+            from vram.units import parse_memory
+
+            label, usable = self.need_budget("estimate --offload cpu")
+            cpu = parse_memory(self.cpu_memory) if self.cpu_memory else None
+            est, self.plan = offload(self.resolved.spec, w, est, self.gguf, gpu_budget=usable, cpu_budget=cpu)
+        return est
 
     def fit(self, est: Any, workload: Any = None, search_min: bool = True) -> Any:
         from vram.capacity import fit
@@ -274,7 +313,11 @@ def estimate(model: Model, dtype: Dtype = "auto", units: Units = "gib", format: 
     run = _Run(model, dtype, opts)
     est = run.estimate()
     doc = estimate_doc(run.resolved, run.workload, est, explain=explain)
-    fit = run.fit(est)
+    if run.plan is not None:
+        from dataclasses import asdict
+
+        doc["runtime"] = {"kind": run.runtime if run.runtime == "layered" else "offload", **asdict(run.plan)}
+    fit = run.fit(est, search_min=run.plan is None)
     if fit is not None:
         doc["capacity"] = fit_doc(fit, run.gpu)
     if out == "json":
@@ -392,6 +435,8 @@ def max_value(model: Model,
         raise UsageError(f"unknown --solve {solve!r}; choose seq-len or batch-size")
     run = _Run(model, dtype, opts)
     label, usable = run.need_budget("max")
+    if run.runtime == "layered" or run.workload.offload == "cpu":
+        raise UsageError("vram max solves the standard runtime; drop --runtime layered / --offload cpu")
     value, cap = solve_max(run.resolved.spec, run.workload, usable, target,  # type: ignore[arg-type]
                            gguf_types=run.gguf)
     needed = run.estimate(with_solved(run.workload, target, value)).total_bytes if value else None  # type: ignore[arg-type]
@@ -410,6 +455,65 @@ def max_value(model: Model,
     capped = " (the model's context window; more would fit)" if value == cap else ""
     print(f"largest {target} on {label}: {value:,} {unit_name}{capped}; needs "
           f"{format_bytes(needed or 0, unit)} of {format_bytes(usable, unit)}")
+
+
+@app.command()
+def compress(model: Model,
+             algorithm: Annotated[str, typer.Option("--algorithm", help="rtn | gptq | sparsegpt | awq.")] = "gptq",
+             scheme: Annotated[str | None, typer.Option("--scheme", help="Output format: w4a16 (default), w8a8, "
+                                                                         "fp8, or 2of4 (sparsegpt's default).")]
+             = None,
+             dtype: Annotated[str, typer.Option("--dtype", "-d", help="Dtype the checkpoint is loaded in.")] = "bf16",
+             calibration_samples: Annotated[int, typer.Option("--calibration-samples", help="Calibration samples.")]
+             = 512,
+             calibration_seq_len: Annotated[int, typer.Option("--calibration-seq-len", help="Tokens per sample.")]
+             = 2048,
+             calibration_batch_size: Annotated[int, typer.Option("--calibration-batch-size",
+                                                                 help="Samples on the GPU at once.")] = 1,
+             units: Units = "gib", format: Fmt = "table", revision: Revision = None, token: Token = None,
+             refresh: Refresh = False) -> None:
+    """CPU, GPU and output size of an LLM Compressor run (one decoder layer onloaded at a time)."""
+    from vram.options import build_workload, gguf_types
+    from vram.runtimes import ALGORITHMS
+    from vram.runtimes import compress as plan_compress
+    from vram.sources import HubOptions, resolve
+    from vram.units import format_bytes
+
+    unit = _unit(units)
+    out = _format(format)
+    alg = algorithm.strip().lower()
+    if alg not in ALGORITHMS:
+        raise UsageError(f"unknown --algorithm {algorithm!r}; choose one of: {', '.join(ALGORITHMS)}")
+    for value, name in ((calibration_samples, "--calibration-samples"), (calibration_seq_len, "--calibration-seq-len"),
+                        (calibration_batch_size, "--calibration-batch-size")):
+        if value <= 0:
+            raise UsageError(f"{name} must be a positive integer, got {value}")
+    target = (scheme or ("2of4" if alg == "sparsegpt" else "w4a16")).strip().lower()
+    if target not in ("w4a16", "w8a8", "fp8", "2of4"):
+        raise UsageError(f"unknown --scheme {scheme!r}; choose w4a16, w8a8, fp8 or 2of4")
+    checkpoint = build_workload(dtype=dtype)
+    if checkpoint.weight_format.kind != "float":
+        raise UsageError("--dtype is the dtype the checkpoint is loaded in: fp32, fp16 or bf16")
+    output = build_workload(dtype={"2of4": "sparse-2of4"}.get(target, target))
+    resolved = resolve(model, HubOptions(revision=revision, token=token, refresh=refresh))
+    plan = plan_compress(resolved.spec, checkpoint, gguf_types(), algorithm=alg, output=output,
+                         samples=calibration_samples, seq_len=calibration_seq_len, batch_size=calibration_batch_size)
+    doc = {"schema_version": 1, "model": resolved.spec.id, "algorithm": alg, "scheme": target,
+           "checkpoint_dtype": checkpoint.weight_format.name, "calibration_samples": calibration_samples,
+           "calibration_seq_len": calibration_seq_len, "calibration_batch_size": calibration_batch_size,
+           "cpu_bytes": plan.cpu_bytes, "gpu_bytes": plan.gpu_bytes, "output_bytes": plan.output_bytes,
+           "gpu": {"onloaded": plan.onloaded, "layer_bytes": plan.layer_bytes, "vision_bytes": plan.vision_bytes,
+                   "hessian_bytes": plan.hessian_bytes, "workspace_bytes": plan.workspace_bytes,
+                   "calibration_bytes": plan.calibration_bytes, "overhead_bytes": plan.overhead_bytes},
+           "rule_of_thumb_gpu_bytes": plan.rule_of_thumb_bytes}
+    if out == "json":
+        print_json(doc)
+        return
+    from vram import render
+
+    render.console().print(render.compress_table(doc, unit))
+    print(f"seed-note rule (Hessian about the layer's size): {format_bytes(plan.rule_of_thumb_bytes, unit)} "
+          f"for the onloaded layer and its Hessians")
 
 
 @app.command("gpus")

@@ -164,24 +164,43 @@ def _shard(n: int, tp: int) -> int:
     return -(-n // tp)
 
 
-def weights_by_component(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format]) -> dict[str, int]:
-    """Bytes of the loaded weights, per component, per GPU under tensor parallelism."""
+@dataclass(frozen=True, eq=False)
+class ModuleBytes:
+    """The weight bytes of one Block: all ``count`` layers, and one of them."""
+
+    component: Component
+    block: Block
+    total_bytes: int
+
+    @property
+    def per_layer_bytes(self) -> int:
+        return -(-self.total_bytes // self.block.count)
+
+
+def module_bytes(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format]) -> list[ModuleBytes]:
+    """Weight bytes block by block, per GPU under tensor parallelism (loaded components only)."""
     n_layers = spec.text.num_layers if spec.text else 0
     f = _Formats(w, gguf_types, n_layers)
     width = spec.text.hidden_size if spec.text else 4096
     tp = w.tensor_parallel
-    out: dict[str, int] = {}
+    out: list[ModuleBytes] = []
     for comp in spec.components:
         if not comp.loaded:
             continue
-        total = 0
         for b in comp.blocks:
-            for lin in b.linears:
-                total += _shard(f.linear_bytes(comp, lin, b.count), tp)
+            total = sum(_shard(f.linear_bytes(comp, lin, b.count), tp) for lin in b.linears)
             if b.embedding_params:
                 total += b.count * _shard(f.embedding_bytes(comp, b.embedding_params, width), tp)
             total += b.count * f.other(comp).flat_bytes(b.other_params)
-        out[comp.name] = out.get(comp.name, 0) + total
+            out.append(ModuleBytes(component=comp, block=b, total_bytes=total))
+    return out
+
+
+def weights_by_component(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format]) -> dict[str, int]:
+    """Bytes of the loaded weights, per component, per GPU under tensor parallelism."""
+    out: dict[str, int] = {}
+    for m in module_bytes(spec, w, gguf_types):
+        out[m.component.name] = out.get(m.component.name, 0) + m.total_bytes
     return out
 
 

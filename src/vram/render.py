@@ -182,3 +182,20 @@ def presets_table(rows: list[tuple[str, str, int, int]]) -> Table:
     for mid, mtype, n, active in rows:
         table.add_row(mid, mtype, f"{n:,}", f"{active:,}" if active != n else "")
     return table
+
+
+def compress_table(doc: dict[str, Any], unit: Unit) -> Table:
+    g = doc["gpu"]
+    table = Table(title=f"{doc['model']}: {doc['algorithm']} -> {doc['scheme']} "
+                        f"({doc['calibration_samples']} x {doc['calibration_seq_len']} tokens)")
+    table.add_column("Memory")
+    table.add_column(unit_label(unit), justify="right")
+    rows = [("CPU: whole model in " + doc["checkpoint_dtype"] + " + calibration activations", doc["cpu_bytes"]),
+            (f"GPU peak ({g['onloaded']} onloaded)", doc["gpu_bytes"]),
+            ("  decoder layer", g["layer_bytes"]), ("  vision tower + projector", g["vision_bytes"]),
+            ("  fp32 Hessians (in_features^2 per Linear)", g["hessian_bytes"]),
+            ("  inversion workspace", g["workspace_bytes"]), ("  calibration batch", g["calibration_bytes"]),
+            ("  CUDA context", g["overhead_bytes"]), ("Output checkpoint", doc["output_bytes"])]
+    for label, value in rows:
+        table.add_row(label, format_bytes(value, unit))
+    return table
