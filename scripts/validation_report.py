@@ -120,8 +120,8 @@ def reference_table() -> None:
         print(f"| {rid} | {model} | {settings} | {measured:,.0f} | {ours:,} | {pct(ours, measured)} |")
 
 
-def gpu_table() -> None:
-    data = ROOT / "docs" / "data" / "gpu-measurements.jsonl"
+def gpu_table(name: str = "gpu-measurements.jsonl") -> None:
+    data = ROOT / "docs" / "data" / name
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     print("| model | case | measured peak - weights (MB) | KV (MB) | estimate KV + activations (MB) | error |")
     print("|---|---|---|---|---|---|")
@@ -150,6 +150,8 @@ def gpu_table() -> None:
             opts.update(mode="lora", dtype="bf16")
         elif regime == "amp":
             opts.update(mode="training", dtype="fp32", precision="amp")
+        elif regime == "fp32":
+            opts.update(mode="training", dtype="fp32", precision="fp32", attention="sdpa")
         else:
             opts.update(mode="training", dtype="bf16", precision=regime)
         e = run(model, **opts)
@@ -197,3 +199,5 @@ if __name__ == "__main__":
     gpu_table()
     print()
     training_tables()
+    print()
+    gpu_table("gpu-heldout.jsonl")
