@@ -218,3 +218,23 @@ def test_monotonic_in_batch_and_sequence(stem: str, batch: int, seq: int, mode: 
 def test_monotonic_in_bits(stem: str, seq: int, chain: list[str]) -> None:
     totals = [est(stem, dtype=d, seq_len=seq).total_bytes for d in chain]
     assert totals == sorted(totals)
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.integers(-5, 10**6), seq=st.integers(-5, 10**7), gpus=st.integers(-2, 128),
+       dtype=st.sampled_from(["bf16", "int4", "q4_k_m", "nf4", "fp8", "BF16", "int3", "", "auto"]),
+       mode=st.sampled_from(["inference", "training", "lora", "qlora", "serve"]),
+       optimizer=st.sampled_from(["adamw", "adamw-8bit", "adafactor", "sgd", "adam", "lion"]),
+       zero=st.sampled_from([None, 0, 1, 2, 3, 4]))
+def test_any_option_values_give_a_workload_or_a_usage_error(batch: int, seq: int, gpus: int, dtype: str, mode: str,
+                                                            optimizer: str, zero: int | None) -> None:
+    from vram.errors import VramError
+
+    try:
+        w = build_workload(dtype=dtype, mode=mode, batch_size=batch, seq_len=seq, gpus=gpus, optimizer=optimizer,
+                           zero=zero)
+        e = estimate(spec_of("meta-llama__Llama-3.2-1B"), w, gguf_types=gguf_types())
+    except VramError as exc:
+        assert exc.exit_status == 2
+        return
+    assert e.total_bytes > 0 and batch > 0 and seq > 0 and gpus > 0
