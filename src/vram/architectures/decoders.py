@@ -355,18 +355,25 @@ def build_gpt2(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         Linear(name="mlp.c_proj", in_features=inner, out_features=h, bias=True)),
         other_params=4 * h, attention=Attention(kind="full", num_heads=heads, num_kv_heads=kv, head_dim=hd,
                                                 v_head_dim=hd), mlp_width=inner, gated_mlp=False)
+    text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
+                    max_position_embeddings=positions, attention_dropout=_positive_float(c, "attn_pdrop"),
+                    hidden_dropout=_positive_float(c, "resid_pdrop"))
+    return _layer_norm_lm(cfg, c, model_type, model_id=model_id, text=text, layer=layer,
+                          embedding=Block(name="wte_wpe", embedding_params=vocab * h + positions * h))
+
+
+def _layer_norm_lm(cfg: Cfg, c: Cfg, model_type: str, *, model_id: str, text: TextDims, layer: Block,
+                   embedding: Block) -> ModelSpec:
+    """Embeddings, the layers and a final LayerNorm, and an lm_head unless tied (the default)."""
+    h, vocab = text.hidden_size, text.vocab_size
     tied = c.bool("tie_word_embeddings", True)
     components = [
-        Component(name="embeddings", kind="embedding",
-                  blocks=(Block(name="wte_wpe", embedding_params=vocab * h + positions * h),)),
+        Component(name="embeddings", kind="embedding", blocks=(embedding,)),
         Component(name="decoder", kind="decoder", blocks=(layer, Block(name="ln_f", other_params=2 * h))),
     ]
     if not tied:
         components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
             Linear(name="lm_head", in_features=h, out_features=vocab),)),)))
-    text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
-                    max_position_embeddings=positions, attention_dropout=_positive_float(c, "attn_pdrop"),
-                    hidden_dropout=_positive_float(c, "resid_pdrop"))
     return ModelSpec(id=model_id, model_type=model_type, components=tuple(components), text=text,
                      tied_embeddings=tied, checkpoint_dtype=_dtype(cfg),
                      notes=("lm_head is tied to the input embeddings: counted once",) if tied else (),
@@ -445,20 +452,9 @@ def build_falcon(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         other_params=n_ln * 2 * h, attention=Attention(kind="full", num_heads=heads, num_kv_heads=kv,
                                                        head_dim=hd, v_head_dim=hd),
         mlp_width=ffn, gated_mlp=False)
-    tied = c.bool("tie_word_embeddings", True)
-    components = [
-        Component(name="embeddings", kind="embedding",
-                  blocks=(Block(name="word_embeddings", embedding_params=vocab * h),)),
-        Component(name="decoder", kind="decoder", blocks=(layer, Block(name="ln_f", other_params=2 * h))),
-    ]
-    if not tied:
-        components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=h, out_features=vocab),)),)))
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
                     max_position_embeddings=c.opt_int("max_position_embeddings"),
                     attention_dropout=_positive_float(c, "attention_dropout"),
                     hidden_dropout=_positive_float(c, "hidden_dropout"))
-    return ModelSpec(id=model_id, model_type=model_type, components=tuple(components), text=text,
-                     tied_embeddings=tied, checkpoint_dtype=_dtype(cfg),
-                     notes=("lm_head is tied to the input embeddings: counted once",) if tied else (),
-                     config_keys=tuple(sorted(c.used)))
+    return _layer_norm_lm(cfg, c, model_type, model_id=model_id, text=text, layer=layer,
+                          embedding=Block(name="word_embeddings", embedding_params=vocab * h))
