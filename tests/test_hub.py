@@ -229,3 +229,13 @@ def test_truncated_safetensors(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00")
     res = cli("estimate", str(tmp_path))
     assert res.exit_code == 3 and "safetensors" in res.stderr
+
+
+@pytest.mark.skipif(os.environ.get("VRAM_NETWORK_TESTS") != "1", reason="touches the real Hugging Face Hub; "
+                    "set VRAM_NETWORK_TESTS=1 to run")
+def test_real_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "https://huggingface.co")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("VRAM_HUB_TIMEOUT", "20")
+    doc = doc_of(cli("estimate", "Qwen/Qwen2.5-0.5B", "--refresh", "--format", "json"))
+    assert doc["model"]["parameters"] == 494_032_768

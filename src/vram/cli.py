@@ -334,6 +334,8 @@ def estimate(model: Model, dtype: Dtype = "auto", units: Units = "gib", format: 
         con.print(f"note: {note}", markup=False)
     if explain:
         con.print(render.explain_table(est, unit))
+        if doc["config_keys"]:
+            con.print("config keys read: " + ", ".join(doc["config_keys"]), markup=False)
 
 
 @app.command()

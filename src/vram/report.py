@@ -20,6 +20,7 @@ def model_doc(resolved: Resolved, est: Estimate) -> dict[str, Any]:
         "location": resolved.location,
         "model_type": est.model_type,
         "parameters": est.parameters,
+        "stored_parameters": resolved.spec.stored_parameters,
         "active_parameters": est.active_parameters,
         "trainable_parameters": est.trainable_parameters,
         "parameters_by_component": dict(est.parameters_by_component),
@@ -77,6 +78,7 @@ def estimate_doc(resolved: Resolved, w: Workload, est: Estimate, *, explain: boo
     }
     if explain:
         doc["explain"] = [t.as_dict() for t in est.terms]
+        doc["config_keys"] = list(resolved.spec.config_keys)
     return doc
 
 

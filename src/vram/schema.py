@@ -21,6 +21,7 @@ class ModelInfo(_Strict):
     location: str
     model_type: str
     parameters: int
+    stored_parameters: int
     active_parameters: int
     trainable_parameters: int
     parameters_by_component: dict[str, int]
@@ -129,7 +130,9 @@ class EstimateDocument(_Strict):
     kv_cache: KvInfo
     notes: list[str]
     explain: list[TermInfo] | None = None
+    config_keys: list[str] | None = None
     capacity: CapacityInfo | None = None
+    runtime: dict[str, int | str | bool] | None = None
 
 
 class CompareRow(_Strict):
