@@ -609,6 +609,10 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
                          "use --mode qlora for a quantized base")
     notes: list[str] = list(spec.notes)
     terms: list[Term] = []
+    stored_dtype = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(spec.checkpoint_dtype or "")
+    if stored_dtype and w.weight_format.kind == "float" and stored_dtype != w.weight_format.name:
+        notes.append(f"the checkpoint is stored in {stored_dtype}; this estimate loads it in {w.weight_format.name} "
+                     f"(--dtype {stored_dtype} for the stored precision)")
 
     if w.stored_weights and spec.stored_weight_bytes is not None:
         if w.mode == "training":

@@ -142,6 +142,9 @@ def model_summary(doc: dict[str, Any]) -> str:
     if m["trainable_parameters"] and m["trainable_parameters"] != m["parameters"]:
         parts.append(f"trainable {_count(m['trainable_parameters'])}")
     comps = ", ".join(f"{k} {_count(v)}" for k, v in m["parameters_by_component"].items())
+    per_token = doc["kv_cache"]["bytes_per_token"]
+    if per_token:
+        parts.append(f"KV cache {per_token:,} bytes per token")
     return " | ".join(parts) + (f"\n  by component: {comps}" if len(m["parameters_by_component"]) > 1 else "")
 
 
