@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from vram.architectures._config import Cfg
+from vram.architectures.classic import FAMILIES as CLASSIC
+from vram.architectures.classic import build_classic
 from vram.architectures.decoders import FAMILIES, build_bert, build_falcon, build_gpt2, build_llama_like
 from vram.architectures.multimodal import (
     TowerLookup,
@@ -37,7 +39,7 @@ _LLAVA_NEXT_ORIGINAL = ("llava_qwen", "llava_llama", "llava_mistral")
 
 
 def supported_model_types() -> list[str]:
-    return sorted(set(FAMILIES) | set(_TEXT_OTHER) | set(_MULTIMODAL) | set(_LLAVA_NEXT_ORIGINAL))
+    return sorted(set(FAMILIES) | set(CLASSIC) | set(_TEXT_OTHER) | set(_MULTIMODAL) | set(_LLAVA_NEXT_ORIGINAL))
 
 
 def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
@@ -45,6 +47,8 @@ def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         return build_llama_like(cfg, model_type, model_id=model_id)
     if model_type in _TEXT_OTHER:
         return _TEXT_OTHER[model_type](cfg, model_type, model_id=model_id)
+    if model_type in CLASSIC:
+        return build_classic(cfg, model_type, model_id=model_id)
     raise UnsupportedModelError(f"text model_type {model_type!r} is not supported")
 
 
