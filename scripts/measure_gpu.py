@@ -122,6 +122,14 @@ TRAIN_HELDOUT = [
 ]
 
 
+# Sliding-window models with prompts longer than the window, aligned and not to 16 tokens.
+SLIDING = [
+    ("mistralai__Mistral-7B-v0.1", "sdpa", [(1, 4096), (1, 8192), (1, 8200), (1, 12288), (2, 8192)]),
+    ("microsoft__Phi-3-mini-4k-instruct", "sdpa", [(1, 2000), (1, 4000), (1, 4096), (2, 4096)]),
+    ("google__gemma-3-1b-pt", "sdpa", [(1, 4096), (1, 8192), (1, 8200), (2, 8192)]),
+]
+
+
 def inference(out: Any, only: str | None, cases: list[Any] = INFER) -> None:
     for name, attn, shapes in cases:
         if only and only not in name:
@@ -219,7 +227,7 @@ def training(out: Any, only: str | None, cases: list[Any] = TRAIN) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("parts", nargs="+", choices=["context", "inference", "training", "heldout"])
+    ap.add_argument("parts", nargs="+", choices=["context", "inference", "training", "heldout", "sliding"])
     ap.add_argument("--out", default="results.jsonl")
     ap.add_argument("--only", default=None, help="substring of the model names to run")
     args = ap.parse_args()
@@ -229,6 +237,8 @@ def main() -> int:
                 context(out)
             elif part == "inference":
                 inference(out, args.only)
+            elif part == "sliding":
+                inference(out, args.only, SLIDING)
             elif part == "heldout":
                 inference(out, args.only, INFER_HELDOUT)
                 training(out, args.only, TRAIN_HELDOUT)
