@@ -135,6 +135,8 @@ def gpu_table(name: str = "gpu-measurements.jsonl") -> None:
         case = f"{r['attention']}, batch {r['batch']} x {r['seq_len']} + {r['new_tokens']} new"
         print(f"| {model} | {case} | {measured / 1e6:,.1f} | {r['kv_cache_bytes'] / 1e6:,.1f} | {ours / 1e6:,.1f} | "
               f"{pct(ours, measured)} |")
+    if not any(r["case"] == "training" and "error" not in r for r in rows):
+        return
     print()
     print("| model | regime | batch x seq | checkpointing | measured peak (GiB) | estimate w/o overhead (GiB) "
           "| error |")
@@ -201,3 +203,5 @@ if __name__ == "__main__":
     training_tables()
     print()
     gpu_table("gpu-heldout.jsonl")
+    print()
+    gpu_table("gpu-sliding.jsonl")

@@ -323,10 +323,18 @@ def _layer_forward_peak(b: Block, tokens: int, batch: int, seq: int, c: int, w: 
         keys = min(seq, a.window) if a.window else seq
         attn += batch * heads * seq * keys * (c + 8)
     width = b.mlp_width // tp
-    mlp = tokens * c * (4 * h + rope + (3 * width if b.gated_mlp else 2 * width))
+    # A fused gate_up projection (Phi-3) writes both halves into one tensor that lives until the end.
+    fused = any(lin.name.endswith("gate_up_proj") and lin.copies == 1 for lin in b.linears)
+    live = (4 if fused else 3) * width if b.gated_mlp else 2 * width
+    mlp = tokens * c * (4 * h + rope + live)
     if b.experts_per_token:
         mlp += tokens * c * b.experts_per_token * (2 * h + 4 * (b.expert_width // tp))
-    return max(attn, mlp)
+    mask = 0
+    if a.window and seq > a.window and w.attention != "eager":
+        # SDPA cannot use its causal fast path with a window: transformers builds a boolean
+        # b x 1 x s x s mask, alive for the whole forward.
+        mask = batch * seq * seq
+    return max(attn, mlp) + mask
 
 
 def _norm_saved(c: int, h: int) -> int:
