@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vram.architectures._config import Cfg
-from vram.architectures.decoders import MAX_LAYERS, _Defaults, _dtype, _layer_windows, _positive_float
 from vram.architectures.decoders import Traits as _WindowTraits
+from vram.architectures.decoders import _Defaults, _dtype, _layer_windows, _positive_float, layers_and_heads
 from vram.errors import ConfigError
 from vram.model import Attention, Block, Component, Linear, ModelSpec, TextDims
 
@@ -91,15 +91,7 @@ def build_classic(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     f = FAMILIES[model_type]
     c = _Defaults(cfg, f.defaults)
     h = c.first_int(_KEYS["hidden_size"])
-    n_layers = c.first_int(_KEYS["num_hidden_layers"])
-    if n_layers > MAX_LAYERS:
-        raise ConfigError(f"config field 'num_hidden_layers' ({n_layers}) is implausibly large")
-    heads = c.first_int(_KEYS["num_attention_heads"])
-    kv = c.int("num_key_value_heads", heads)
-    if heads % kv:
-        raise ConfigError(f"config field 'num_attention_heads' ({heads}) is not divisible by "
-                          f"'num_key_value_heads' ({kv})")
-    hd = c.int("head_dim") if c.has("head_dim") else c.divides("hidden_size", h, "num_attention_heads", heads)
+    n_layers, heads, kv, hd = layers_and_heads(c, h, _KEYS["num_hidden_layers"], _KEYS["num_attention_heads"])
     vocab = c.int("vocab_size")
     inter = c.int(f.inter_key) if f.inter_key else 4 * h
     norm = {"rms": h, "ln": 2 * h, "ln_nobias": h}[f.norm]

@@ -111,6 +111,21 @@ FAMILIES["qwen2_5_vl_text"] = FAMILIES["qwen2"]
 FAMILIES["qwen2_vl_text"] = FAMILIES["qwen2"]
 
 
+def layers_and_heads(c: Cfg, h: int, layer_keys: tuple[str, ...], head_keys: tuple[str, ...]
+                     ) -> tuple[int, int, int, int]:
+    """Layer count, attention heads, KV heads and head size, checked against each other."""
+    n_layers = c.first_int(layer_keys)
+    if n_layers > MAX_LAYERS:
+        raise ConfigError(f"config field '{layer_keys[0]}' ({n_layers}) is implausibly large")
+    heads = c.first_int(head_keys)
+    kv = c.int("num_key_value_heads", heads)
+    if heads % kv:
+        raise ConfigError(f"config field '{head_keys[0]}' ({heads}) is not divisible by "
+                          f"'num_key_value_heads' ({kv})")
+    hd = c.int("head_dim") if c.has("head_dim") else c.divides("hidden_size", h, head_keys[0], heads)
+    return n_layers, heads, kv, hd
+
+
 def _layer_windows(c: Cfg, t: Traits, n_layers: int) -> list[int | None]:
     """The sliding window of each layer (None = full attention)."""
     types = c.str_list("layer_types")
@@ -156,15 +171,7 @@ def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     t = FAMILIES[model_type]
     c = _Defaults(cfg, t.defaults)
     h = c.int("hidden_size")
-    n_layers = c.int("num_hidden_layers")
-    if n_layers > MAX_LAYERS:
-        raise ConfigError(f"config field 'num_hidden_layers' ({n_layers}) is implausibly large")
-    heads = c.int("num_attention_heads")
-    kv = c.int("num_key_value_heads", heads)
-    if heads % kv:
-        raise ConfigError(f"config field 'num_attention_heads' ({heads}) is not divisible by "
-                          f"'num_key_value_heads' ({kv})")
-    hd = c.int("head_dim") if c.has("head_dim") else c.divides("hidden_size", h, "num_attention_heads", heads)
+    n_layers, heads, kv, hd = layers_and_heads(c, h, ("num_hidden_layers",), ("num_attention_heads",))
     vocab = c.int("vocab_size")
     inter = c.int("intermediate_size")
     tied = c.bool("tie_word_embeddings", t.tied_default)
