@@ -238,3 +238,13 @@ def test_any_option_values_give_a_workload_or_a_usage_error(batch: int, seq: int
         assert exc.exit_status == 2
         return
     assert e.total_bytes > 0 and batch > 0 and seq > 0 and gpus > 0
+
+
+def test_images_on_a_text_model_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="multimodal"):
+        est("meta-llama__Meta-Llama-3-8B-Instruct", images=1)
+
+
+def test_sequence_past_the_window_is_noted() -> None:
+    e = est("meta-llama__Llama-2-7b-hf", seq_len=8192)
+    assert any("context window" in n for n in e.notes)

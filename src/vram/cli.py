@@ -249,6 +249,7 @@ class _Run:
         self.workload_args = {k: opts[k] for k in keys}
         self.workload = build_workload(dtype=dtype, **self.workload_args)
         self.gpu = None
+        self.plan: Any = None
         self.budget: tuple[str, int] | None = None
         if opts["gpu"] and opts["memory"]:
             raise UsageError("give --gpu or --memory, not both")
@@ -287,13 +288,14 @@ class _Run:
         return est
 
     def fit(self, est: Any, workload: Any = None, search_min: bool = True) -> Any:
+        """The estimate against the budget; the fewest-GPUs search applies to the standard runtime only."""
         from vram.capacity import fit
 
         if self.budget is None:
             return None
         label, usable = self.budget
         return fit(self.resolved.spec, workload or self.workload, est, label=label, usable_bytes=usable,
-                   gguf_types=self.gguf, search_min=search_min)
+                   gguf_types=self.gguf, search_min=search_min and self.plan is None)
 
     def need_budget(self, command: str) -> tuple[str, int]:
         if self.budget is None:
@@ -317,7 +319,7 @@ def estimate(model: Model, dtype: Dtype = "auto", units: Units = "gib", format: 
         from dataclasses import asdict
 
         doc["runtime"] = {"kind": run.runtime if run.runtime == "layered" else "offload", **asdict(run.plan)}
-    fit = run.fit(est, search_min=run.plan is None)
+    fit = run.fit(est)
     if fit is not None:
         doc["capacity"] = fit_doc(fit, run.gpu)
     if out == "json":

@@ -617,6 +617,12 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
                          "use --mode qlora for a quantized base")
     notes: list[str] = list(spec.notes)
     terms: list[Term] = []
+    if (w.images or w.frames) and spec.vision is None:
+        raise UsageError(f"--images and --frames need a multimodal model; {spec.id} has no vision encoder")
+    window = spec.text.max_position_embeddings if spec.text else None
+    if window and w.seq_len + visual_tokens(spec, w) > window:
+        notes.append(f"{w.seq_len + visual_tokens(spec, w):,} tokens per sequence exceed the model's context "
+                     f"window ({window:,} positions)")
     stored_dtype = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(spec.checkpoint_dtype or "")
     if stored_dtype and w.weight_format.kind == "float" and stored_dtype != w.weight_format.name:
         notes.append(f"the checkpoint is stored in {stored_dtype}; this estimate loads it in {w.weight_format.name} "
