@@ -273,7 +273,7 @@ class _Run:
 
         w = workload or self.workload
         est = run_estimate(self.resolved.spec, w, gguf_types=self.gguf)
-        self.plan: Any = None
+        self.plan = None
         if self.runtime == "layered":
             from vram.runtimes import layered
 
