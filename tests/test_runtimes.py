@@ -105,7 +105,10 @@ def test_compress_onloads_a_vision_tower_whole() -> None:
 
 
 def test_compress_cli_json_keys() -> None:
+    from vram.schema import CompressDocument
+
     doc = cli_json("compress", "deepseek-ai/DeepSeek-R1", "--algorithm", "gptq")
+    CompressDocument.model_validate(doc)
     assert {"cpu_bytes", "gpu_bytes", "output_bytes"} <= set(doc)
     assert doc["output_bytes"] < doc["cpu_bytes"]
 

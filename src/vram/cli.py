@@ -559,7 +559,7 @@ def list_presets(format: Fmt = "table") -> None:
 
 
 @app.command()
-def schema(document: Annotated[str, typer.Argument(help="estimate | compare | check | max | error")]
+def schema(document: Annotated[str, typer.Argument(help="estimate | compare | check | max | compress | error")]
            = "estimate") -> None:
     """Print the JSON Schema of a --format json document."""
     from vram.schema import DOCUMENTS

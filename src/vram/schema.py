@@ -166,6 +166,34 @@ class CompareDocument(_Strict):
     capacity: CompareCapacity | None = None
 
 
+class CompressGpu(_Strict):
+    onloaded: str
+    layer_bytes: int
+    vision_bytes: int
+    hessian_bytes: int
+    workspace_bytes: int
+    calibration_bytes: int
+    overhead_bytes: int
+
+
+class CompressDocument(_Strict):
+    """`vram compress --format json`."""
+
+    schema_version: Literal[1]
+    model: str
+    algorithm: Literal["rtn", "gptq", "sparsegpt", "awq"]
+    scheme: str
+    checkpoint_dtype: str
+    calibration_samples: int
+    calibration_seq_len: int
+    calibration_batch_size: int
+    cpu_bytes: int
+    gpu_bytes: int
+    output_bytes: int
+    gpu: CompressGpu
+    rule_of_thumb_gpu_bytes: int
+
+
 class ErrorInfo(_Strict):
     code: str
     message: str
@@ -180,4 +208,5 @@ class ErrorDocument(_Strict):
 
 
 DOCUMENTS: dict[str, type[BaseModel]] = {"estimate": EstimateDocument, "compare": CompareDocument,
-                                         "check": CheckDocument, "max": MaxDocument, "error": ErrorDocument}
+                                         "check": CheckDocument, "max": MaxDocument, "compress": CompressDocument,
+                                         "error": ErrorDocument}
