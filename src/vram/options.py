@@ -16,8 +16,8 @@ DEFAULT_DTYPE = "bf16"
 def find_format(name: str, *, option: str = "--dtype", kv: bool = False) -> Format:
     table = presets.formats()
     fmt = table.find(name)
-    if fmt is None or (kv and not fmt.kv_cache):
-        allowed = [f.name for f in table.formats if f.kv_cache] if kv else table.names()
+    if fmt is None or (kv and not fmt.kv_cache) or (not kv and fmt.kv_only):
+        allowed = [f.name for f in table.formats if (f.kv_cache if kv else not f.kv_only)]
         raise UsageError(f"unknown {option} {name!r}; choose one of: {', '.join(allowed)}")
     return fmt
 

@@ -52,6 +52,8 @@ class Format:
     compute: str | None = None
     mix: GgufMix | None = None
     kv_cache: bool = False
+    kv_only: bool = False
+    """A cache format only (not offered for weights)."""
 
     def __post_init__(self) -> None:
         check_positive(self, "weight_bits", "block_size", "superblock_blocks", "group_size")
