@@ -521,6 +521,13 @@ def _training_states(spec: ModelSpec, w: Workload) -> tuple[int, int, int, int, 
     notes: list[str] = []
     terms: list[Term] = []
     tp = w.tensor_parallel
+    if w.mode == "qlora":
+        linear = sum(b.count * lin.params for comp in spec.components if comp.kind in ("decoder", "mtp")
+                     and comp.loaded for b in comp.blocks for lin in b.linears)
+        rest = spec.parameters - linear
+        notes.append(f"peft's prepare_model_for_kbit_training upcasts the {rest:,} parameters that stay 16-bit "
+                     f"(embeddings, lm_head, norms) to fp32: add {2 * rest:,} bytes if you call it "
+                     "(TRL with bf16=True casts them back)")
     if w.mode in ("lora", "qlora"):
         trainable = lora_parameters(spec, w.lora_rank, w.lora_targets)
         adapter = w.lora_format or w.compute_format
