@@ -248,3 +248,12 @@ def test_images_on_a_text_model_is_a_usage_error() -> None:
 def test_sequence_past_the_window_is_noted() -> None:
     e = est("meta-llama__Llama-2-7b-hf", seq_len=8192)
     assert any("context window" in n for n in e.notes)
+
+
+@pytest.mark.parametrize(("stem", "tokens"), [("lmms-lab__LLaVA-Video-72B-Qwen2", 729 * 10),
+                                              ("llava-hf__llava-onevision-qwen2-7b-ov-hf", 729 * 10),
+                                              ("llava-hf__llava-v1.6-mistral-7b-hf", 576 * 5),
+                                              ("llava-hf__llava-1.5-7b-hf", 576)])
+def test_anyres_image_tokens(stem: str, tokens: int) -> None:
+    # LLaVA-OneVision's AnyRes-Max-9: up to 729 x (1 + 9); LLaVA-1.6: 5 x 576 = 2,880; LLaVA-1.5: 576.
+    assert est(stem, images=1, seq_len=100).tokens_per_sequence == 100 + tokens

@@ -77,6 +77,25 @@ def siglip_or_clip_tower(v: Cfg, kind: str, *, drop_last_layer: bool = False, ke
     return Component(name="vision_tower", kind="vision", blocks=tuple(blocks)), dims
 
 
+def _anyres_views(cfg: Cfg, dims: VisionDims, key: str) -> tuple[int, str]:
+    """Views (base + tiles) one image becomes under LLaVA-NeXT's AnyRes, for the largest images.
+
+    ``anyres_max_N`` caps the tiles at N (LLaVA-OneVision: up to 729 x (1 + 9) tokens); plain
+    ``anyres`` tiles the largest entry of ``image_grid_pinpoints`` (LLaVA-1.6: 672x672 -> 4 tiles,
+    5 x 576 = 2,880 tokens).
+    """
+    mode = cfg.str(key, "") or ""
+    if mode.startswith("anyres_max_") and mode[len("anyres_max_"):].isdigit():
+        return 1 + int(mode[len("anyres_max_"):]), f"{mode}: base view + up to {mode[len('anyres_max_'):]} tiles"
+    points = cfg.raw("image_grid_pinpoints")
+    if mode.startswith("anyres") or (key == "image_aspect_ratio" and points):
+        if isinstance(points, list) and points and all(isinstance(p, list) and len(p) == 2 for p in points):
+            area = max(int(p[0]) * int(p[1]) for p in points)
+            tiles = max(1, area // (dims.image_size * dims.image_size))
+            return 1 + tiles, f"anyres: base view + {tiles} tiles for the largest grid pinpoint"
+    return 1, "one view per image"
+
+
 def _tower_kind(model_type: str | None, name: str = "") -> str:
     text = f"{model_type or ''} {name}".lower()
     if "siglip" in text:
@@ -121,6 +140,14 @@ def build_llava_hf(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                bias=cfg.bool("multimodal_projector_bias", True))),
         other_params=th if model_type in ("llava_next", "llava_onevision", "llava_next_video") else 0),))
     notes = [f"vision tower: {vkind} ({dims.num_layers} layers, {dims.patches_per_image} patches per image)"]
+    if model_type != "llava":
+        key = "vision_aspect_ratio" if model_type == "llava_onevision" else "image_aspect_ratio"
+        views, how = _anyres_views(cfg, dims, key)
+        if model_type == "llava_next" and views == 1:
+            views, how = _anyres_views(cfg, dims, "image_aspect_ratio")
+        dims = replace(dims, llm_tokens_per_image=views * dims.llm_tokens_per_image, tiles_per_image=views)
+        notes.append(f"images: {how} = {dims.llm_tokens_per_image} tokens each (largest images; smaller "
+                     "ones use fewer)")
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
                  notes=notes, used=cfg.used)
 
@@ -171,11 +198,14 @@ def build_llava_next_original(cfg: Cfg, model_type: str, *, model_id: str, tower
         per_frame += pooled
     elif newline_pos == "frame":
         per_frame += 1
-    dims = replace(dims, llm_tokens_per_frame=per_frame)
+    views, how = _anyres_views(cfg, dims, "image_aspect_ratio")
+    dims = replace(dims, llm_tokens_per_frame=per_frame, llm_tokens_per_image=views * dims.llm_tokens_per_image,
+                   tiles_per_image=views)
     notes = [f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers kept (last layer and head removed)"
              if vkind == "siglip" else f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers",
              f"video: {side}x{side} patches per frame pooled (stride {stride}, {mode}) to {pooled}x{pooled}"
-             f" + newline tokens ({newline_pos}) = {per_frame} tokens per frame"]
+             f" + newline tokens ({newline_pos}) = {per_frame} tokens per frame",
+             f"images: {how} = {dims.llm_tokens_per_image} tokens each (largest images; smaller ones use fewer)"]
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
                  notes=notes, used=cfg.used)
 
