@@ -68,7 +68,7 @@ def test_zero3_adds_gathered_layer_buffers() -> None:
 
 def test_tensor_parallel_training_divides_states() -> None:
     spec = spec_of("meta-llama__Meta-Llama-3-8B-Instruct")
-    one, _ = states(spec, dtype="bf16", mode="training")
+    one, _ = states(spec, dtype="bf16", mode="training", grad_accum=2)  # gradients kept for the whole step
     four, _ = states(spec, dtype="bf16", mode="training", gpus=4, tp=4)
     assert four == pytest.approx(one / 4, rel=0.01)
 

@@ -433,7 +433,9 @@ def activations(spec: ModelSpec, w: Workload, *, training: bool) -> tuple[int, l
         stored = layers_total
         formula = ("per layer: b x s x [2 x norm (fp32 input + normed) + bytes x (q + k + v + out) "
                    "+ bytes x 4 x intermediate (gated MLP)] + 4 x b x heads x s (softmax statistics)")
-    logits = tokens * vocab_shard * (c + 8) + 2 * tokens * h * c
+    # At the start of backward: the logits, the fp32 log-softmax the loss saved, its gradient, and the
+    # gradient of the logits (the fp32 upcast itself is not saved once the loss is computed).
+    logits = tokens * vocab_shard * (2 * c + 8) + 2 * tokens * h * c
     p = w.pipeline_parallel
     if p > 1:
         # 1F1B: the first stage holds p micro-batches in flight over its share of the layers; the last
@@ -455,7 +457,7 @@ def activations(spec: ModelSpec, w: Workload, *, training: bool) -> tuple[int, l
                              "fused attention (docs/math.md)",
                       approximate=True))
     terms.append(Term(component="activations", name="logits and loss", bytes=logits,
-                      formula="b x s x vocab x (bytes + 4 fp32 upcast + 4 log-softmax) + final norm",
+                      formula="b x s x vocab x (2 x bytes + 4 fp32 log-softmax + 4 its gradient) + final norm",
                       values={"vocab": spec.text.vocab_size}, approximate=True,
                       source="transformers ForCausalLMLoss upcasts logits to fp32 before cross-entropy"))
     return stored + logits + vision, terms
@@ -671,6 +673,7 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
         weights += extra
         terms.extend(t_terms)
         notes.extend(t_notes)
+        grads, act = _gradients_at_peak(spec, w, grads, act, terms, notes)
 
     cpu = 0
     weights, kv, grads, opt, cpu = _distribute(spec, w, by_comp, weights, kv, grads, opt, terms, notes)
@@ -703,6 +706,39 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
                     kv_cache_bytes_per_token=kv_cache_bytes_per_token(spec, w) if spec.has_architecture else 0,
                     tokens_per_sequence=w.seq_len + visual_tokens(spec, w),
                     breakdown=breakdown, cpu_bytes=cpu, terms=tuple(terms), notes=tuple(dict.fromkeys(notes)))
+
+
+def _gradients_at_peak(spec: ModelSpec, w: Workload, grads: int, act: int, terms: list[Term],
+                       notes: list[str]) -> tuple[int, int]:
+    """Gradient bytes alive at the peak of a training step.
+
+    Single-process PyTorch frees gradients between steps (``zero_grad(set_to_none=True)``, the default
+    since 2.0); backward then allocates them as it frees activations, so the peak comes at the start
+    of backward, with only the output layer's gradient allocated, or at its end, with all gradients
+    and no activations, whichever is larger. Gradient accumulation, DDP buckets, ZeRO/FSDP and
+    Megatron keep gradient buffers for the whole step: then gradients and activations add up.
+    Returns (gradient bytes, activation bytes) at the peak.
+    """
+    persistent = w.grad_accum > 1 or w.gpus > 1 or w.mode != "training"
+    if persistent or not spec.has_architecture:
+        return grads, act
+    head = next((c for c in spec.components if c.kind == "head" and c.loaded), None)
+    if head is None:
+        head = next((c for c in spec.components if c.kind == "embedding" and c.loaded), None)
+    head_params = head.params if head is not None else 0
+    head_grads = -(-grads * head_params // spec.parameters) if spec.parameters else 0
+    if act + head_grads < grads:
+        notes.append("the step peaks at the end of backward: all gradients allocated, activations freed "
+                     "(gradients are freed between steps; with --grad-accum > 1 or several GPUs both add up)")
+        return grads, 0
+    notes.append(f"gradients are freed between steps and allocated during backward as activations are freed: "
+                 f"at the peak (start of backward) {head_grads:,} of their {grads:,} bytes exist; with "
+                 "--grad-accum > 1 or several GPUs all of them stay")
+    terms.append(Term(component="gradients", name="gradients alive at the peak (start of backward)",
+                      bytes=head_grads, formula="output layer's gradient only; the rest replace freed activations",
+                      values={"all_gradients_bytes": grads}, approximate=True,
+                      source="torch.optim zero_grad(set_to_none=True) default (PyTorch 2.0)"))
+    return head_grads, act
 
 
 def _stage_fraction(spec: ModelSpec, by_comp: dict[str, int], stages: int) -> float:
