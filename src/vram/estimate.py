@@ -716,10 +716,14 @@ def _gradients_at_peak(spec: ModelSpec, w: Workload, grads: int, act: int, terms
     since 2.0); backward then allocates them as it frees activations, so the peak comes at the start
     of backward, with only the output layer's gradient allocated, or at its end, with all gradients
     and no activations, whichever is larger. Gradient accumulation, DDP buckets, ZeRO/FSDP and
-    Megatron keep gradient buffers for the whole step: then gradients and activations add up.
+    Megatron (and so the ``mixed`` regime with fp32 master weights) keep gradient buffers for the
+    whole step: then gradients and activations add up.
     Returns (gradient bytes, activation bytes) at the peak.
     """
-    persistent = w.grad_accum > 1 or w.gpus > 1 or w.mode != "training"
+    regime = w.regime or ("fp32" if w.weight_format.name == "fp32" else "mixed")
+    # Mixed precision with fp32 master weights is what DeepSpeed, Megatron and apex implement, and they
+    # keep gradient buffers allocated; plain PyTorch (fp32, AMP, pure bf16) frees them.
+    persistent = w.grad_accum > 1 or w.gpus > 1 or w.mode != "training" or regime == "mixed"
     if persistent or not spec.has_architecture:
         return grads, act
     head = next((c for c in spec.components if c.kind == "head" and c.loaded), None)
