@@ -32,6 +32,8 @@ REFERENCE: list[tuple[str, str, dict[str, Any], str, float, str]] = [
     ("M045", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16"}, "weights", 14.99, "vLLM v0.19 TP1"),
     ("M046", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16", "gpus": 2}, "weights", 7.51, "TP2 per GPU"),
     ("M047", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16", "gpus": 4}, "weights", 3.77, "TP4 per GPU"),
+    ("M048", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "bf16", "gpus": 2, "pp": 2}, "weights", 7.51,
+     "PP2, heavier stage (vLLM reports one rank)"),
     ("M049", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "fp32"}, "weights", 29.98, "fp32"),
     ("M050", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "fp8"}, "weights", 8.49, "runtime FP8"),
     ("M052", "meta-llama/Llama-3.1-8B-Instruct", {"dtype": "int4"}, "weights", 5.38, "W4A16 g128 (ours: GPTQ layout)"),
