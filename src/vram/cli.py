@@ -107,6 +107,8 @@ AttentionOpt = Annotated[str, typer.Option("--attention", help="sdpa | flash | e
                                                                "attention scores).")]
 Images = Annotated[int, typer.Option("--images", help="Images per sequence (multimodal models).")]
 Frames = Annotated[int, typer.Option("--frames", help="Video frames per sequence (video models).")]
+ImageSize = Annotated[str | None, typer.Option("--image-size", help="WIDTHxHEIGHT of the images (native-resolution "
+                                                                    "and AnyRes models): 1280x720.")]
 LoraRank = Annotated[int, typer.Option("--lora-rank", help="LoRA rank r.")]
 LoraTargets = Annotated[str, typer.Option("--lora-targets", help="attention | all-linear | comma-separated "
                                                                  "module names (q_proj,v_proj).")]
@@ -183,7 +185,8 @@ WORKLOAD_OPTIONS: list[tuple[str, Any, Any]] = [
     ("mode", ModeOpt, "inference"), ("batch_size", Batch, 1), ("seq_len", SeqLen, 4096), ("kv_dtype", KvDtype, None),
     ("optimizer", OptimizerOpt, "adamw"), ("precision", PrecisionOpt, None),
     ("gradient_checkpointing", Checkpointing, False), ("attention", AttentionOpt, "sdpa"), ("images", Images, 0),
-    ("frames", Frames, 0), ("lora_rank", LoraRank, 16), ("lora_targets", LoraTargets, "all-linear"),
+    ("frames", Frames, 0), ("image_size", ImageSize, None), ("lora_rank", LoraRank, 16),
+    ("lora_targets", LoraTargets, "all-linear"),
     ("lora_dtype", LoraDtype, "fp32"), ("double_quant", DoubleQuant, False), ("gpus", Gpus, 1),
     ("overhead_percent", OverheadPct, None), ("gpu", GpuOpt, None), ("memory", MemoryOpt, None),
     ("revision", Revision, None), ("token", Token, None), ("refresh", Refresh, False),
@@ -243,7 +246,8 @@ class _Run:
         if self.cpu_memory is not None and opts["offload"] != "cpu":
             raise UsageError("--cpu-memory applies to --offload cpu")
         keys = ("mode", "batch_size", "seq_len", "kv_dtype", "optimizer", "precision", "gradient_checkpointing",
-                "attention", "images", "frames", "lora_rank", "lora_targets", "lora_dtype", "double_quant", "gpus",
+                "attention", "images", "frames", "image_size", "lora_rank", "lora_targets", "lora_dtype",
+                "double_quant", "gpus",
                 "overhead_percent", "tp", "pp", "zero", "fsdp", "shard_size", "offload", "micro_batch_size",
                 "grad_accum")
         self.workload_args = {k: opts[k] for k in keys}

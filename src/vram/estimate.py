@@ -234,7 +234,9 @@ def lora_parameters(spec: ModelSpec, rank: int, targets: tuple[str, ...]) -> int
 def visual_tokens(spec: ModelSpec, w: Workload) -> int:
     if spec.vision is None:
         return 0
-    return w.images * spec.vision.llm_tokens_per_image + w.frames * spec.vision.llm_tokens_per_frame
+    per_image = (spec.vision.image_tokens(*w.image_size)[0] if w.image_size
+                 else spec.vision.llm_tokens_per_image)
+    return w.images * per_image + w.frames * spec.vision.llm_tokens_per_frame
 
 
 def kv_cache_bytes_per_token(spec: ModelSpec, w: Workload) -> int:
@@ -467,7 +469,8 @@ def _vision_peak(spec: ModelSpec, w: Workload, c: int) -> int:
     v = spec.vision
     if v is None or (w.images == 0 and w.frames == 0):
         return 0
-    n = (w.images * v.tiles_per_image + w.frames) * v.patches_per_image
+    per_image = v.image_tokens(*w.image_size)[1] if w.image_size else v.tiles_per_image * v.patches_per_image
+    n = w.images * per_image + w.frames * v.patches_per_image
     h = v.hidden_size
     return n * c * (2 * h + max(4 * h, 2 * v.intermediate_size)) + n * h * c
 

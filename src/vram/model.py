@@ -163,11 +163,53 @@ class VisionDims:
     llm_tokens_per_frame: int
     """Tokens one video frame adds (after pooling)."""
     tiles_per_image: int = 1
+    resize: Literal["fixed", "native", "anyres"] = "fixed"
+    """How an image of a given size becomes tokens: fixed (resized to image_size), native (Qwen2-VL:
+    any size in steps of patch x merge), anyres (LLaVA-NeXT: a base view plus tiles)."""
+    merge: int = 1
+    """Patches merged into one language-model token (Qwen2-VL: 2 x 2 = 4)."""
+    pinpoints: tuple[tuple[int, int], ...] = ()
+    """AnyRes grid resolutions the image is fitted to."""
+    max_tiles: int | None = None
+    """AnyRes-Max-N: at most N tiles."""
 
     def __post_init__(self) -> None:
         check_positive(self, "hidden_size", "num_layers", "num_heads", "intermediate_size", "image_size",
-                       "patch_size", "patches_per_image", "tiles_per_image")
+                       "patch_size", "patches_per_image", "tiles_per_image", "merge", "max_tiles")
         check_positive(self, "llm_tokens_per_image", "llm_tokens_per_frame", allow_zero=True)
+
+    def image_tokens(self, width: int, height: int) -> tuple[int, int]:
+        """(tokens the language model sees, patches the encoder runs over) for one image of that size.
+
+        native: smart_resize of the Qwen2-VL processor, sides rounded to multiples of patch x merge
+        (pixels kept between 56x56 and 12,845,056); anyres: LLaVA-NeXT's select_best_resolution picks
+        the pinpoint that keeps the most of the image, split into image_size tiles, plus the base view.
+        """
+        if self.resize == "native":
+            step = self.patch_size * int(self.merge ** 0.5)
+            w = max(step, round(width / step) * step)
+            h = max(step, round(height / step) * step)
+            limit = 12_845_056
+            while w * h > limit:
+                scale = (limit / (w * h)) ** 0.5
+                w = max(step, int(w * scale) // step * step)
+                h = max(step, int(h * scale) // step * step)
+            patches = (w // self.patch_size) * (h // self.patch_size)
+            return patches // self.merge, patches
+        if self.resize == "anyres" and self.pinpoints:
+            best = max(self.pinpoints, key=lambda p: (min(width * height, _fit(width, height, p)), -p[0] * p[1]))
+            tiles = (best[0] // self.image_size) * (best[1] // self.image_size)
+            if self.max_tiles:
+                tiles = min(tiles, self.max_tiles)
+            views = 1 + tiles
+            return views * (self.llm_tokens_per_image // self.tiles_per_image), views * self.patches_per_image
+        return self.llm_tokens_per_image, self.tiles_per_image * self.patches_per_image
+
+
+def _fit(width: int, height: int, pinpoint: tuple[int, int]) -> int:
+    """Pixels of the image kept when it is scaled to fit inside the pinpoint resolution."""
+    scale = min(pinpoint[0] / width, pinpoint[1] / height)
+    return int(width * scale) * int(height * scale)
 
 
 @dataclass(frozen=True)

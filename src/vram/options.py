@@ -43,7 +43,7 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
                    overhead_percent: float | None = None, tp: int | None = None, pp: int | None = None,
                    zero: int | None = None, fsdp: str | None = None, shard_size: int | None = None,
                    offload: str | None = None, micro_batch_size: int | None = None,
-                   grad_accum: int = 1) -> Workload:
+                   grad_accum: int = 1, image_size: str | None = None) -> Workload:
     mode = _choice(mode, MODES, "--mode")
     optimizer = _choice(optimizer, OPTIMIZERS, "--optimizer")
     attention = _choice(attention, ATTENTION, "--attention")
@@ -54,6 +54,9 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
     _positive(lora_rank, "--lora-rank")
     if images < 0 or frames < 0:
         raise UsageError("--images and --frames must be zero or more")
+    size = _image_size(image_size) if image_size else None
+    if size and not images:
+        raise UsageError("--image-size needs --images")
     if overhead_percent is not None and not 0 <= overhead_percent <= 1000:
         raise UsageError(f"--overhead-percent must be between 0 and 1000, got {overhead_percent:g}")
     stored = dtype.strip().lower() == "auto"
@@ -104,7 +107,14 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
                     gradient_checkpointing=gradient_checkpointing, attention=attention,  # type: ignore[arg-type]
                     lora_rank=lora_rank, lora_targets=targets, lora_format=find_format(lora_dtype),
                     runtime=presets.runtime(), overhead_percent=overhead_percent, stored_weights=stored,
-                    grad_accum=grad_accum, **layout)
+                    grad_accum=grad_accum, image_size=size, **layout)
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace(" ", "").split("x")
+    if len(parts) != 2 or not all(p.isdigit() and 0 < int(p) <= 100_000 for p in parts):
+        raise UsageError(f"--image-size must be WIDTHxHEIGHT in pixels, e.g. 1280x720, got {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 def parallel_layout(*, mode: str, gpus: int, tp: int | None, pp: int | None, zero: int | None, fsdp: str | None,

@@ -58,6 +58,8 @@ class Workload:
     seq_len: int = 4096
     images: int = 0
     frames: int = 0
+    image_size: tuple[int, int] | None = None
+    """Width and height of the images in pixels (None: the model's own default size)."""
     optimizer: Optimizer = "adamw"
     regime: Regime | None = None
     gradient_checkpointing: bool = False

@@ -87,13 +87,30 @@ def _anyres_views(cfg: Cfg, dims: VisionDims, key: str) -> tuple[int, str]:
     mode = cfg.str(key, "") or ""
     if mode.startswith("anyres_max_") and mode[len("anyres_max_"):].isdigit():
         return 1 + int(mode[len("anyres_max_"):]), f"{mode}: base view + up to {mode[len('anyres_max_'):]} tiles"
-    points = cfg.raw("image_grid_pinpoints")
+    points = _pinpoints(cfg)
     if mode.startswith("anyres") or (key == "image_aspect_ratio" and points):
-        if isinstance(points, list) and points and all(isinstance(p, list) and len(p) == 2 for p in points):
-            area = max(int(p[0]) * int(p[1]) for p in points)
+        if points:
+            area = max(p[0] * p[1] for p in points)
             tiles = max(1, area // (dims.image_size * dims.image_size))
             return 1 + tiles, f"anyres: base view + {tiles} tiles for the largest grid pinpoint"
     return 1, "one view per image"
+
+
+def _pinpoints(cfg: Cfg) -> tuple[tuple[int, int], ...]:
+    points = cfg.raw("image_grid_pinpoints")
+    if isinstance(points, list) and all(isinstance(p, list) and len(p) == 2 and all(
+            isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in p) for p in points):
+        return tuple((int(p[0]), int(p[1])) for p in points)
+    return ()
+
+
+def _anyres_dims(cfg: Cfg, dims: VisionDims, key: str) -> tuple[VisionDims, str]:
+    views, how = _anyres_views(cfg, dims, key)
+    mode = cfg.str(key, "") or ""
+    cap = int(mode[len("anyres_max_"):]) if mode.startswith("anyres_max_") and mode[11:].isdigit() else None
+    dims = replace(dims, llm_tokens_per_image=views * dims.llm_tokens_per_image, tiles_per_image=views,
+                   resize="anyres" if views > 1 else "fixed", pinpoints=_pinpoints(cfg), max_tiles=cap)
+    return dims, how
 
 
 def _tower_kind(model_type: str | None, name: str = "") -> str:
@@ -142,10 +159,7 @@ def build_llava_hf(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     notes = [f"vision tower: {vkind} ({dims.num_layers} layers, {dims.patches_per_image} patches per image)"]
     if model_type != "llava":
         key = "vision_aspect_ratio" if model_type == "llava_onevision" else "image_aspect_ratio"
-        views, how = _anyres_views(cfg, dims, key)
-        if model_type == "llava_next" and views == 1:
-            views, how = _anyres_views(cfg, dims, "image_aspect_ratio")
-        dims = replace(dims, llm_tokens_per_image=views * dims.llm_tokens_per_image, tiles_per_image=views)
+        dims, how = _anyres_dims(cfg, dims, key)
         notes.append(f"images: {how} = {dims.llm_tokens_per_image} tokens each (largest images; smaller "
                      "ones use fewer)")
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
@@ -198,9 +212,8 @@ def build_llava_next_original(cfg: Cfg, model_type: str, *, model_id: str, tower
         per_frame += pooled
     elif newline_pos == "frame":
         per_frame += 1
-    views, how = _anyres_views(cfg, dims, "image_aspect_ratio")
-    dims = replace(dims, llm_tokens_per_frame=per_frame, llm_tokens_per_image=views * dims.llm_tokens_per_image,
-                   tiles_per_image=views)
+    dims = replace(dims, llm_tokens_per_frame=per_frame)
+    dims, how = _anyres_dims(cfg, dims, "image_aspect_ratio")
     notes = [f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers kept (last layer and head removed)"
              if vkind == "siglip" else f"vision tower {tower_name}: {vkind}, {dims.num_layers} layers",
              f"video: {side}x{side} patches per frame pooled (stride {stride}, {mode}) to {pooled}x{pooled}"
@@ -262,9 +275,9 @@ def build_qwen_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     dims = VisionDims(hidden_size=dim, num_layers=depth, num_heads=heads, intermediate_size=inter,
                       image_size=image, patch_size=patch, patches_per_image=grid,
                       llm_tokens_per_image=grid // (merge * merge),
-                      llm_tokens_per_frame=grid // (merge * merge) // 2)
-    notes = [f"images assumed {image}x{image} pixels: {grid} patches, {grid // (merge * merge)} tokens "
-             "after the 2x2 merger (native resolution: larger images cost more)"]
+                      llm_tokens_per_frame=grid // (merge * merge) // 2, resize="native", merge=merge * merge)
+    notes = [f"images assumed {image}x{image} pixels unless --image-size says: {grid} patches, "
+             f"{grid // (merge * merge)} tokens after the 2x2 merger (native resolution: larger images cost more)"]
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower], vision=dims, notes=notes,
                  used=cfg.used)
 
