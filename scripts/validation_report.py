@@ -141,16 +141,16 @@ def gpu_table(name: str = "gpu-measurements.jsonl") -> None:
     if not any(r["case"] == "training" and "error" not in r for r in rows):
         return
     print()
-    print("| model | regime | batch x seq | checkpointing | measured peak (GiB) | estimate w/o overhead (GiB) "
-          "| error |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | regime | batch x seq | checkpointing | grad accum | measured peak (GiB) "
+          "| estimate w/o overhead (GiB) | error |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["case"] != "training" or "error" in r:
             continue
         model = r["model"].replace("__", "/")
         regime = r["regime"]
         opts: dict[str, Any] = {"batch_size": r["batch"], "seq_len": r["seq_len"],
-                                "gradient_checkpointing": r["checkpointing"]}
+                                "gradient_checkpointing": r["checkpointing"], "grad_accum": r.get("grad_accum", 1)}
         if regime == "lora":
             opts.update(mode="lora", dtype="bf16")
         elif regime == "amp":
@@ -163,8 +163,8 @@ def gpu_table(name: str = "gpu-measurements.jsonl") -> None:
         b = e.breakdown
         ours = b.total_bytes - b.overhead_bytes
         measured = r["peak_allocated_bytes"]
-        print(f"| {model} | {regime} | {r['batch']} x {r['seq_len']} | {r['checkpointing']} | {measured / GIB:.2f} | "
-              f"{ours / GIB:.2f} | {pct(ours, measured)} |")
+        print(f"| {model} | {regime} | {r['batch']} x {r['seq_len']} | {r['checkpointing']} | "
+              f"{r.get('grad_accum', 1)} | {measured / GIB:.2f} | {ours / GIB:.2f} | {pct(ours, measured)} |")
 
 
 def training_tables() -> None:
@@ -215,3 +215,5 @@ if __name__ == "__main__":
     gpu_table("gpu-heldout.jsonl")
     print()
     gpu_table("gpu-sliding.jsonl")
+    print()
+    gpu_table("gpu-heldout2.jsonl")
