@@ -231,7 +231,8 @@ def training(out: Any, only: str | None, cases: list[Any] = TRAIN) -> None:
                 opt.zero_grad(set_to_none=True)
             peak = torch.cuda.max_memory_allocated()
             emit(out, case="training", model=name, regime=regime, batch=batch, seq_len=seq, checkpointing=ckpt,
-                 lora=lora, optimizer="adamw", trainable=trainable, grad_accum=accum, allocated_before_step_bytes=before,
+                 lora=lora, optimizer="adamw", trainable=trainable, grad_accum=accum,
+                 allocated_before_step_bytes=before,
                  peak_allocated_bytes=peak, peak_reserved_bytes=torch.cuda.max_memory_reserved(),
                  seconds=round(time.time() - t0, 1))
             del model, opt, params, ids, loss
