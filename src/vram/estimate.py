@@ -632,9 +632,9 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
     if (w.images or w.frames) and spec.vision is None:
         raise UsageError(f"--images and --frames need a multimodal model; {spec.id} has no vision encoder")
     window = spec.text.max_position_embeddings if spec.text else None
-    if window and w.seq_len + visual_tokens(spec, w) > window:
-        notes.append(f"{w.seq_len + visual_tokens(spec, w):,} tokens per sequence exceed the model's context "
-                     f"window ({window:,} positions)")
+    tokens = w.seq_len + visual_tokens(spec, w)
+    if window and tokens > window:
+        notes.append(f"{tokens:,} tokens per sequence exceed the model's context window ({window:,} positions)")
     stored_dtype = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(spec.checkpoint_dtype or "")
     if stored_dtype and w.weight_format.kind == "float" and stored_dtype != w.weight_format.name:
         notes.append(f"the checkpoint is stored in {stored_dtype}; this estimate loads it in {w.weight_format.name} "
@@ -678,12 +678,11 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
         notes.extend(t_notes)
         grads, act = _gradients_at_peak(spec, w, grads, act, terms, notes)
 
-    cpu = 0
     weights, kv, grads, opt, cpu = _distribute(spec, w, by_comp, weights, kv, grads, opt, terms, notes)
 
     rt = w.runtime
     if w.overhead_percent is not None:
-        overhead = round(by_comp_total(by_comp) * w.overhead_percent / 100)
+        overhead = round(sum(by_comp.values()) * w.overhead_percent / 100)
         terms.append(Term(component="overhead", name=f"{w.overhead_percent:g}% of the weights (rule of thumb)",
                           bytes=overhead, formula="weights x percent / 100",
                           values={"percent": w.overhead_percent}, approximate=True,
@@ -707,7 +706,7 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
                     parameters_by_component=spec.params_by_component(), weights_by_component=by_comp,
                     bits_per_parameter=round(bits, 4),
                     kv_cache_bytes_per_token=kv_cache_bytes_per_token(spec, w) if spec.has_architecture else 0,
-                    tokens_per_sequence=w.seq_len + visual_tokens(spec, w),
+                    tokens_per_sequence=tokens,
                     breakdown=breakdown, cpu_bytes=cpu, terms=tuple(terms), notes=tuple(dict.fromkeys(notes)))
 
 
@@ -821,7 +820,3 @@ def _distribute(spec: ModelSpec, w: Workload, by_comp: dict[str, int], weights: 
                      "holds the gathered layers")
         weights, opt = gathered, 0
     return weights, kv, grads, opt, cpu
-
-
-def by_comp_total(by_comp: dict[str, int]) -> int:
-    return sum(by_comp.values())
