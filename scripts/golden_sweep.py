@@ -118,6 +118,58 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                               "first_k_dense_replace": 1, "q_lora_rank": 96, "kv_lora_rank": 64,
                               "qk_rope_head_dim": 16, "qk_nope_head_dim": 32, "v_head_dim": 32,
                               "index_n_heads": 4, "index_head_dim": 32, "topk_group": 1, "n_group": 1}},
+    # DeepSeek-V4: sliding, HCA and CSA layers, other compression rates, a hash-routed layer, 3 streams.
+    "deepseek_v4": {"small": {**SMALL, "num_key_value_heads": 1, "head_dim": 64, "moe_intermediate_size": 96,
+                              "num_experts_per_tok": 2, "n_routed_experts": 8, "n_shared_experts": 2,
+                              "q_lora_rank": 48, "sliding_window": 32,
+                              "layer_types": ["sliding_attention", "heavily_compressed_attention",
+                                              "compressed_sparse_attention", "sliding_attention",
+                                              "compressed_sparse_attention", "heavily_compressed_attention"],
+                              "mlp_layer_types": ["hash_moe"] + ["moe"] * 5,
+                              "compress_rates": {"compressed_sparse_attention": 8, "heavily_compressed_attention": 64},
+                              "hc_mult": 3, "o_groups": 4, "o_lora_rank": 40, "index_n_heads": 4,
+                              "index_head_dim": 24}},
+    # Mistral Large 4: NoPE layers, layers reading an earlier layer's latent (with and without their own
+    # indexer), layers without an indexer, attention biases, two shared experts; a small Pixtral.
+    "mistral_large4": {"shared_kv": {
+        "vision_config": {"model_type": "pixtral", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+                          "num_attention_heads": 4, "patch_size": 14, "image_size": 224},
+        "text_config": {"model_type": "mistral_large4_text", **SMALL, "num_key_value_heads": 8,
+                        "moe_intermediate_size": 96, "n_shared_experts": 2, "n_routed_experts": 8,
+                        "num_experts_per_tok": 2, "kv_lora_rank": 64, "qk_rope_head_dim": 16, "qk_nope_head_dim": 32,
+                        "v_head_dim": 40, "index_head_dim": 24, "index_n_heads": 4, "first_k_dense_replace": 2,
+                        "attention_bias": True, "no_rope_layers": [1, 0, 1, 1, 0, 1],
+                        "kv_source_layers": [0, 0, 2, 2, 2, 5],
+                        "indexer_types": ["full", "full", "full", "shared", "full", "shared"]}}},
+    # dots3 note text without sliding layers or DSA: full_attention layers, experts every 2nd layer.
+    "dots3_note_text": {"no_dsa": {
+        **SMALL, "num_hidden_layers": 5, "num_key_value_heads": 8, "head_dim": 48, "moe_intermediate_size": 96,
+        "n_shared_experts": 2, "n_routed_experts": 8, "num_experts_per_tok": 2, "kv_lora_rank": 64, "q_lora_rank": 48,
+        "qk_rope_head_dim": 16, "qk_nope_head_dim": 32, "v_head_dim": 40, "index_head_dim": 24, "index_n_heads": 4,
+        "attention_bias": True, "layer_types": None, "mlp_layer_types": None, "use_sliding_window": False,
+        "use_dsa": False, "moe_layer_freq": 2, "first_k_dense_replace": 0, "shared_experts_intermediate_size": 80,
+        "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}},
+    # Hunyuan V4: its own indexer_types and mlp_layer_types, three streams, attention biases, two shared experts.
+    "hy_v4": {"small": {**SMALL, "moe_intermediate_size": 96, "n_routed_experts": 8, "n_shared_experts": 2,
+                        "num_experts_per_tok": 2, "q_lora_rank": 48, "kv_lora_rank": 64, "qk_nope_head_dim": 32,
+                        "qk_rope_head_dim": 16, "v_head_dim": 40, "index_head_dim": 24, "index_n_heads": 4,
+                        "hc_mult": 3, "attention_bias": True, "layer_types": None,
+                        "indexer_types": ["full", "shared", "full", "full", "shared", "shared"],
+                        "mlp_layer_types": ["dense", "dense", "sparse", "dense", "sparse", "sparse"],
+                        "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}},
+    # AXK2: experts on every 2nd layer from layer 2 (plain post-attention norms elsewhere), another gated-norm rank.
+    "axk2": {"small": {**SMALL, "num_key_value_heads": 8, "moe_intermediate_size": 96, "n_routed_experts": 8,
+                       "n_shared_experts": 2, "num_experts_per_tok": 2, "q_lora_rank": 48, "kv_lora_rank": 64,
+                       "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 40, "index_head_dim": 24,
+                       "index_n_heads": 4, "gated_norm_rank": 8, "attention_bias": True, "mlp_layer_types": None,
+                       "first_k_dense_replace": 2, "moe_layer_freq": 2, "pad_token_id": 0, "bos_token_id": 1,
+                       "eos_token_id": 2}},
+    # LongCat-Flash: 3 decoder layers (6 sublayers), zero-compute experts, attention and router biases.
+    "longcat_flash": {"small": {"vocab_size": 1024, "hidden_size": 256, "num_layers": 3, "num_attention_heads": 8,
+                                "ffn_hidden_size": 384, "q_lora_rank": 48, "kv_lora_rank": 64, "qk_nope_head_dim": 32,
+                                "qk_rope_head_dim": 16, "v_head_dim": 40, "moe_topk": 2, "n_routed_experts": 8,
+                                "zero_expert_num": 4, "expert_ffn_hidden_size": 96, "attention_bias": True,
+                                "router_bias": True}},
     # Encoder-decoders: untied tables, Marian's separate vocabularies, MVP's prompts, BigBird-Pegasus's biases.
     "bart": {"untied": {"tie_word_embeddings": False}},
     "marian": {"unshared": {"share_encoder_decoder_embeddings": False, "decoder_vocab_size": 60000,

@@ -69,3 +69,14 @@ def test_cli_table_and_json_say_which_layers_hold_what(tmp_path: Path) -> None:
     assert kv["layers"][0] == {"kind": "linear", "layers": 4, "bytes_per_token": 0,
                                "state_bytes_per_sequence": 36864, "window": None}
     assert kv["state_bytes_per_sequence"] == 4 * 36864 and kv["bytes_per_token"] == 2 * 256
+
+
+def test_line_names_compressed_layers_and_shared_layers_with_indexer_keys() -> None:
+    line = kv_layers_line([
+        {"kind": "compressed", "layers": 20, "bytes_per_token": 1024, "state_bytes_per_sequence": 17920,
+         "window": 128, "compress_rate": 4, "compressed_bytes": 1280},
+        {"kind": "shared", "layers": 2, "bytes_per_token": 256, "state_bytes_per_sequence": 0, "window": None},
+    ])
+    assert line == ("KV cache: 20 compressed-attention layers x (1,024 B/token for at most 128 tokens + 1,280 B "
+                    "per 4 tokens + 0.02 MiB pending per sequence); 2 KV-sharing layers reading earlier layers' "
+                    "latent x 256 B/token of indexer keys")

@@ -8,16 +8,17 @@ to a model_type, for configs whose model_type is new but whose class is known (K
 
 from __future__ import annotations
 
-from vram.architectures.families import gemma, glm4v, gpt, hybrid, llama, mimo, moe, recurrent, rnn
+from vram.architectures.families import deepseek4, dsa, gemma, glm4v, gpt, hybrid, llama, mimo, moe, recurrent, rnn
 from vram.architectures.generic import Family
 
 FAMILIES: dict[str, Family] = {**llama.FAMILIES, **moe.FAMILIES, **hybrid.FAMILIES, **recurrent.FAMILIES,
                                **mimo.FAMILIES, **gemma.FAMILIES, **gpt.FAMILIES, **rnn.FAMILIES,
-                               **glm4v.FAMILIES}
+                               **glm4v.FAMILIES, **deepseek4.FAMILIES, **dsa.FAMILIES}
 
 ARCHITECTURES: dict[str, str] = {
     "DeepseekV3ForCausalLM": "deepseek_v3",
     "DeepseekV2ForCausalLM": "deepseek_v2",
+    "DeepseekV4ForCausalLM": "deepseek_v4",
     "LlamaForCausalLM": "llama",
     "MistralForCausalLM": "mistral",
     "Qwen2ForCausalLM": "qwen2",
