@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from vram.architectures import spec_from_config
+from vram.errors import ConfigError
 from vram.estimate import estimate
 from vram.options import build_workload
 
@@ -106,3 +107,10 @@ def test_longcat_caches_one_latent_per_sublayer() -> None:
     s = spec_from_config(_LONGCAT_SUBLAYERS, model_id="x")
     w = build_workload(dtype="bf16", seq_len=100)
     assert estimate(s, w).breakdown.kv_cache_bytes == 4 * (32 + 8) * 100 * 2
+
+
+def test_mistral_large4_kv_source_must_be_an_earlier_owner() -> None:
+    text = {**_ML4_RULES["text_config"], "model_type": "mistral_large4_text", "num_hidden_layers": 3}
+    for sources in ([0, 2, 2], [0, 0, 1]):
+        with pytest.raises(ConfigError, match="kv_source_layers"):
+            spec_from_config({**text, "kv_source_layers": sources}, model_id="x")

@@ -48,6 +48,8 @@ class StoredScheme:
     """When not empty, only modules matching one of these are quantized (compressed-tensors targets)."""
     head: bool = False
     """lm_head quantized too."""
+    expert_fmt: Format | None = None
+    """Format of the routed experts' matrices when it differs from :attr:`fmt` (DeepSeek-V4's expert_dtype fp4)."""
 
     @property
     def label(self) -> str:
@@ -148,8 +150,26 @@ def _fp8(q: Mapping[str, Any], base: Callable[[str], Format], method: str, unq: 
         if block[0] != fmt.tile_size:
             fmt = _fmt(fmt, f"fp8-block{block[0]}", f"FP8 ({block[0]}x{block[0]} block scales)", fmt.source,
                        tile_size=block[0])
-        return StoredScheme(method=method, fmt=fmt, unquantized=unq, ignore=ignore)
-    return StoredScheme(method=method, fmt=base("fp8"), unquantized=unq, ignore=ignore)
+        return StoredScheme(method=method, fmt=fmt, unquantized=unq, ignore=ignore,
+                            expert_fmt=_fp4_experts(q, base))
+    return StoredScheme(method=method, fmt=base("fp8"), unquantized=unq, ignore=ignore,
+                        expert_fmt=_fp4_experts(q, base))
+
+
+def _fp4_experts(q: Mapping[str, Any], base: Callable[[str], Format]) -> Format | None:
+    """expert_dtype "fp4" (DeepSeek-V4; transformers 5.23 integrations/finegrained_fp8.py FP8Experts): the
+    routed experts pack two E2M1 values per byte with one scale per row per 32 inputs, UE8M0 with
+    scale_fmt "ue8m0" (the MXFP4 layout), else fp32."""
+    dtype = q.get("expert_dtype", "fp8")
+    if dtype == "fp8":
+        return None
+    if dtype != "fp4":
+        raise QuantizationConfigError(f"fp8 expert_dtype {dtype!r} is not fp8 or fp4")
+    mx = base("mxfp4")
+    if q.get("scale_fmt") == "ue8m0":
+        return mx
+    return _fmt(mx, "fp4-e2m1-fp32", "FP4 (E2M1, fp32 scale per 32)", "transformers FP8Experts with expert_dtype "
+                "fp4: packed E2M1 weights + an fp32 scale per 32 inputs", group_overhead_bits=32)
 
 
 def _fbgemm_fp8(q: Mapping[str, Any], base: Callable[[str], Format], method: str, unq: Format) -> StoredScheme:

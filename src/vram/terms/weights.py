@@ -80,8 +80,9 @@ class _Formats:
         # The MTP module's own projections (eh_proj, shared_head) are stored in bf16 by DeepSeek-V3's
         # checkpoints: only its transformer layer follows the scheme (docs/math.md).
         if comp.kind in ("decoder", "mtp", "head") and lin.name not in _MTP_OWN:
-            fmt = self.scheme.fmt.matrix_bytes(lin.in_features, lin.out_features)
             expert = lin.copies > 1 or lin.name.startswith("experts.")
+            stored = self.scheme.expert_fmt if expert and self.scheme.expert_fmt else self.scheme.fmt
+            fmt = stored.matrix_bytes(lin.in_features, lin.out_features)
             n = sum(self.scheme.quantizes(module_path(comp, lin, first + i), expert=expert, router=is_router(lin))
                     for i in range(layers))
             return lin.copies * (n * fmt + (layers - n) * plain + layers * bias)

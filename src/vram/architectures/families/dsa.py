@@ -72,7 +72,11 @@ def _ml4_attention(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
     rank, rope_dim, nope, v = (r.int("kv_lora_rank"), r.int("qk_rope_head_dim"), r.int("qk_nope_head_dim"),
                                r.int("v_head_dim"))
     rope = rope_dim if _ml4_rope(r, b, i) else 0
-    shared = r.has("kv_source_layers") and _per_layer(r, "kv_source_layers", i, b.layers) != i
+    source = _per_layer(r, "kv_source_layers", i, b.layers) if r.has("kv_source_layers") else i
+    if source > i or (source != i and _per_layer(r, "kv_source_layers", source, b.layers) != source):
+        raise ConfigError(f"config field 'kv_source_layers': layer {i} must read an earlier layer that keeps its "
+                          f"own cache, not layer {source}")
+    shared = source != i
     bias = r.bool("attention_bias", False)
     lins: tuple[Linear, ...] = (Linear(name="q_proj", in_features=h, out_features=heads * (nope + rope_dim)),)
     other = 2 * heads  # softmax_scaling: scale and bias per head
