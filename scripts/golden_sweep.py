@@ -170,6 +170,22 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                                 "qk_rope_head_dim": 16, "v_head_dim": 40, "moe_topk": 2, "n_routed_experts": 8,
                                 "zero_expert_num": 4, "expert_ffn_hidden_size": 96, "attention_bias": True,
                                 "router_bias": True}},
+    # dots3 note with small towers: a pyramid of routed-expert vision blocks, attention biases, a tied table.
+    "dots3_note": {"small": {
+        "tie_word_embeddings": True,
+        "text_config": {"model_type": "dots3_note_text", **SMALL, "num_hidden_layers": 5, "num_key_value_heads": 8,
+                        "head_dim": 48, "moe_intermediate_size": 96, "n_routed_experts": 8, "num_experts_per_tok": 2,
+                        "kv_lora_rank": 64, "q_lora_rank": 48, "qk_rope_head_dim": 16, "qk_nope_head_dim": 32,
+                        "v_head_dim": 40, "index_head_dim": 24, "index_n_heads": 4, "use_sliding_window": False,
+                        "layer_types": None, "mlp_layer_types": None, "pad_token_id": 0, "bos_token_id": 1,
+                        "eos_token_id": 2},
+        "vision_config": {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4, "num_attention_heads": 4,
+                          "moe_intermediate_size": 48, "num_local_experts": 8, "num_experts_per_tok": 2,
+                          "pyramid_num_routed": [-1, 4, -1, 8], "mlp_layer_types": None, "attention_bias": True,
+                          "adapter_in_dim": 64, "adapter_out_dim": 256, "adapter_merge_size": 2},
+        "audio_config": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                         "downsample_hidden_size": 16, "feature_size": 32, "adapter_input_size": 64,
+                         "adapter_out_dim": 256, "attention_bias": False}}},
     # Encoder-decoders: untied tables, Marian's separate vocabularies, MVP's prompts, BigBird-Pegasus's biases.
     "bart": {"untied": {"tie_word_embeddings": False}},
     "marian": {"unshared": {"share_encoder_decoder_embeddings": False, "decoder_vocab_size": 60000,

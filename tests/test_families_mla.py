@@ -74,6 +74,22 @@ _KIMI_K25: dict[str, Any] = {"model_type": "kimi_k25", "tie_word_embeddings": Fa
                              "vision_config": {"num_hidden_layers": 2}}
 
 
+# dots3 note as published checkpoints write it: the text fields at the top level, no text_config.
+_DOTS3_NOTE_TOP: dict[str, Any] = {"model_type": "dots3_note", "tie_word_embeddings": False, "vocab_size": 1000,
+    "hidden_size": 256, "intermediate_size": 512, "moe_intermediate_size": 96, "num_hidden_layers": 5,
+    "num_attention_heads": 8, "num_key_value_heads": 8, "n_routed_experts": 8, "num_experts_per_tok": 2,
+    "kv_lora_rank": 64, "q_lora_rank": 48, "qk_rope_head_dim": 16, "qk_nope_head_dim": 32, "v_head_dim": 40,
+    "index_head_dim": 24, "index_n_heads": 4, "head_dim": 48, "use_sliding_window": False, "use_dsa": False,
+    "moe_layer_freq": 2, "first_k_dense_replace": 0, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
+    "vision_config": {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "moe_intermediate_size": 48, "num_local_experts": 8, "num_experts_per_tok": 2,
+        "pyramid_num_routed": [-1, 4, -1, 8], "attention_bias": True, "mlp_bias": False, "adapter_in_dim": 64,
+        "adapter_out_dim": 256, "adapter_merge_size": 2},
+    "audio_config": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "downsample_hidden_size": 16, "feature_size": 32, "adapter_input_size": 64, "adapter_out_dim": 256,
+        "attention_bias": False}}
+
+
 @pytest.mark.parametrize(("config", "count"), [
     (_V4_LEGACY, 1_049_797),  # DeepseekV4ForCausalLM: legacy compress_ratios / compress_rate_hca, 2 streams
     (_ML4_RULES, 5_385_488),  # MistralLarge4ForConditionalGeneration: NoPE and indexer rules, two feature layers
@@ -83,6 +99,7 @@ _KIMI_K25: dict[str, Any] = {"model_type": "kimi_k25", "tie_word_embeddings": Fa
     (_GLM_DSA_TIED, 4_174_752),  # GlmMoeDsaForCausalLM
     (_V3_NO_Q_LORA, 3_856_192),  # DeepseekV3ForCausalLM
     (_KIMI_K25, 61_760_224),  # Kimi_K25ForConditionalGeneration
+    (_DOTS3_NOTE_TOP, 8_035_904),  # Dots3NoteForConditionalGeneration: text fields at the top level
 ])
 def test_count_equals_transformers(config: dict[str, Any], count: int) -> None:
     assert spec_from_config(config, model_id="x").parameters == count
