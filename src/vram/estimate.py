@@ -23,13 +23,11 @@ from vram.model import ModelSpec
 from vram.precision import Format
 from vram.terms.activations import activations
 from vram.terms.kv import kv_cache, kv_cache_bytes_per_token, kv_layers, state_bytes_per_sequence, visual_tokens
+from vram.terms.lora import check_lora_targets, lora_linears, lora_parameters
 from vram.terms.parallel import MAX_TENSOR_PARALLEL, check_tensor_parallel, distribute, tensor_parallel_degrees
 from vram.terms.training import gradients_at_peak, optimizer_state_bytes, reference_weights, training_states
 from vram.terms.weights import (
     ModuleBytes,
-    check_lora_targets,
-    lora_linears,
-    lora_parameters,
     module_bytes,
     shard,
     stored_format_label,

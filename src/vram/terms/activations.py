@@ -7,9 +7,10 @@ from __future__ import annotations
 from vram.breakdown import Term
 from vram.model import Block, ModelSpec, VisionDims
 from vram.terms.kv import visual_tokens
+from vram.terms.lora import lora_linears
 from vram.terms.loss import loss_bytes
 from vram.terms.training import grpo_buffers
-from vram.terms.weights import lora_linears, shard
+from vram.terms.weights import shard
 from vram.workload import Workload
 
 
