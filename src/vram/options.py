@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -410,9 +411,8 @@ def training_options(mode: str, *, grad_accum: int, batch_size: int, gpus: int, 
         ref = "none" if mode in ("lora", "qlora") else "model"
     generations = _positive(_or_default(values["num_generations"], 8), "--num-generations")
     completion = _positive(_or_default(values["max_completion_length"], 512), "--max-completion-length")
-    if objective == "grpo" and (batch_size * grad_accum * gpus) % generations:
-        raise UsageError(f"the generation batch ({batch_size} x {grad_accum} accumulation x {gpus} GPUs) must be "
-                         f"a multiple of --num-generations {generations} (TRL GRPOConfig refuses it)")
+    if objective == "grpo":
+        _check_generation_batch(batch_size, grad_accum, gpus, generations)
     fields = {"loss": loss_v, "loss_chunks": chunks, "loss_compiled": compile_loss,
               "fused_kernel": _choice(values["fused_kernel"] or "liger", FUSED_KERNELS, "--fused-kernel"),
               "optimizer_in_backward": opt_bwd, "activation_offload": bool(values["activation_offload"]),
@@ -425,3 +425,18 @@ def training_options(mode: str, *, grad_accum: int, batch_size: int, gpus: int, 
               "gradient_checkpointing": bool(values["gradient_checkpointing"]),
               "lora_dtype": values["lora_dtype"] or "fp32"}
     return mode, fields
+
+
+def _check_generation_batch(batch_size: int, grad_accum: int, gpus: int, generations: int) -> None:
+    """TRL's GRPOConfig (trl/trainer/grpo_config.py, __post_init__): with steps_per_generation left at its
+    default (the accumulation steps), generation_batch_size = per-device batch x processes x accumulation
+    steps must be divisible by num_generations, which must be at least 2."""
+    if generations < 2:
+        raise UsageError(f"--num-generations {generations}: GRPO needs at least 2 completions per prompt to "
+                         "compute advantages (TRL GRPOConfig refuses fewer)")
+    if (batch_size * grad_accum * gpus) % generations:
+        batch = generations // math.gcd(generations, grad_accum * gpus)
+        accum = generations // math.gcd(generations, batch_size * gpus)
+        raise UsageError(f"the generation batch ({batch_size} x {grad_accum} accumulation x {gpus} GPUs) must be "
+                         f"a multiple of --num-generations {generations} (TRL GRPOConfig refuses it): use "
+                         f"--batch-size {batch} (or a multiple of it), or --grad-accum {accum}")
