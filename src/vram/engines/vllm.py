@@ -31,6 +31,7 @@ from vram.engines._pool import (
     PoolDetails,
     cdiv,
     kv_element_bytes,
+    refuse_state_flags,
     stage_layers,
     weights_per_rank,
     whole_model_bits,
@@ -146,6 +147,7 @@ class _Vllm:
         st = settings(inp, c, total)
         check_tensor_parallel(spec, w.tensor_parallel)  # both refuse heads that TP does not divide
         elem = kv_element_bytes(w, self.name)
+        refuse_state_flags(spec, inp.settings, ("mamba_ssm_cache_dtype",), "vLLM")
         ssm = inp.setting("mamba_ssm_cache_dtype") or "auto"
         if ssm not in SSM_DTYPES:
             raise UsageError(f"--mamba-ssm-cache-dtype must be one of {', '.join(SSM_DTYPES)}, got {ssm!r}")
