@@ -39,6 +39,7 @@ class Options(TypedDict, total=False):
     precision: str | None
     gradient_checkpointing: bool | None
     attention: str
+    mamba_kernels: str
     images: int
     frames: int
     image_size: str | None
@@ -116,7 +117,8 @@ class Options(TypedDict, total=False):
     fit_ctx: int | None
 
 
-_NON_NONE = {"mode": "inference", "batch_size": 1, "seq_len": 4096, "attention": "sdpa", "images": 0, "frames": 0,
+_NON_NONE = {"mode": "inference", "batch_size": 1, "seq_len": 4096, "attention": "sdpa", "mamba_kernels": "fused",
+             "images": 0, "frames": 0,
              "lora_rank": 16, "lora_targets": "all-linear", "double_quant": False, "gpus": 1, "refresh": False,
              "grad_accum": 1, "runtime": "standard", "compile_loss": False, "engine": "transformers",
              "enforce_eager": False, "enable_expert_parallel": False, "enable_sleep_mode": False,

@@ -123,6 +123,12 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
     act, act_terms = activations(spec, w, training=training,
                                  loss_free_bytes=_free_at_loss(spec, w, weights, by_comp) if training else None)
     terms.extend(act_terms)
+    if any(b.state is not None and b.state.mixer == "mamba1" for b in spec.decoder_blocks()):
+        notes.append("Mamba layers run mamba_ssm's fused selective scan, as transformers does when mamba-ssm and "
+                     "causal-conv1d are installed (--mamba-kernels torch: its torch scan, which keeps float32 "
+                     "inner x state tensors for the whole sequence)" if w.mamba_kernels == "fused" else
+                     "Mamba layers run transformers' torch scan (--mamba-kernels torch): float32 inner x state "
+                     "tensors for the whole sequence")
     offloaded = next((int(t.values["cpu_bytes"]) for t in act_terms if "cpu_bytes" in t.values), 0)
     if not spec.has_architecture:
         notes.append("size literal: the architecture is unknown, so KV cache and activations are not "

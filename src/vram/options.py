@@ -15,6 +15,7 @@ from vram.workload import (
     FRAMEWORKS,
     FUSED_KERNELS,
     LOSSES,
+    MAMBA_KERNELS,
     MAX_BATCH_SIZE,
     MAX_SEQ_LEN,
     MODES,
@@ -160,7 +161,8 @@ def check_qlora_dtype(mode: str, dtype: str) -> None:
 
 def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, seq_len: int = DEFAULT_SEQ_LEN,
                    kv_dtype: str | None = None, optimizer: str | None = None, precision: str | None = None,
-                   gradient_checkpointing: bool | None = None, attention: str = "sdpa", images: int = 0,
+                   gradient_checkpointing: bool | None = None, attention: str = "sdpa", mamba_kernels: str = "fused",
+                   images: int = 0,
                    frames: int = 0, lora_rank: int = 16, lora_targets: str = "all-linear",
                    lora_dtype: str | None = None, double_quant: bool = False, gpus: int = 1,
                    overhead_percent: float | None = None, tp: int | None = None, pp: int | None = None,
@@ -178,6 +180,7 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
     lora_dtype = run.pop("lora_dtype")
     optimizer = _choice(optimizer, OPTIMIZERS, "--optimizer")
     attention = _choice(attention, ATTENTION, "--attention")
+    kernels = _choice(mamba_kernels, MAMBA_KERNELS, "--mamba-kernels")
     regime = _choice(precision, REGIMES, "--precision") if precision is not None else None
     _positive(batch_size, "--batch-size")
     _positive(seq_len, "--seq-len")
@@ -251,6 +254,7 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
                     unquantized_format=unquantized, batch_size=batch_size, seq_len=seq_len, images=images,
                     frames=frames, optimizer=optimizer, regime=regime,  # type: ignore[arg-type]
                     gradient_checkpointing=gradient_checkpointing, attention=attention,  # type: ignore[arg-type]
+                    mamba_kernels=kernels,  # type: ignore[arg-type]
                     lora_rank=lora_rank, lora_targets=targets, lora_format=lora_format,
                     runtime=presets.runtime(), overhead_percent=overhead_percent, stored_weights=stored,
                     grad_accum=grad_accum, image_size=size, colocated_vllm=colocated_vllm, card_bytes=card_bytes,
