@@ -1,0 +1,41 @@
+"""2025-26 flagship presets: caches and per-layer counts checked by hand from their published configs.
+
+The configs are tests/data/configs/*.json (their totals are held to transformers by
+tests/test_architectures.py); here each figure is worked out from the config's fields.
+"""
+
+from __future__ import annotations
+
+from tests.conftest import spec_of
+from vram.estimate import kv_cache_bytes_per_token
+from vram.options import build_workload
+from vram.sources import resolve
+from vram.terms.kv import state_bytes_per_sequence
+
+
+def test_nemotron_3_nano_mamba_state_and_kv() -> None:
+    # hybrid_override_pattern: 23 Mamba-2 (M), 23 MoE (E), 6 attention (*) layers. Attention: 2 KV heads
+    # x head_dim 128, K and V in bf16. Mamba-2: 64 heads x 64 (inner 4096), 8 groups, state 128, kernel 4:
+    # conv channels 4096 + 2 x 8 x 128 = 6144, x 4 = 24,576 bf16 values; SSM 64 x 64 x 128 = 524,288
+    # values in float32 (mamba_ssm_cache_dtype).
+    s = resolve("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16").spec
+    w = build_workload(dtype="bf16", seq_len=1000)
+    assert kv_cache_bytes_per_token(s, w) == 6 * 2 * 2 * 128 * 2
+    assert state_bytes_per_sequence(s, w) == 23 * (24_576 * 2 + 524_288 * 4)
+
+
+def test_nemotron_3_latent_experts_run_in_moe_latent_size() -> None:
+    # Nemotron 3 Super: 512 experts, each up 1024 -> 2688 and down 2688 -> 1024 (moe_latent_size 1024, not
+    # hidden 4096), the projections 4096 -> 1024 -> 4096 around them, a router 4096 x 512, one shared
+    # relu2 MLP 4096 -> 5376 -> 4096 and the layer's norm.
+    s = spec_of("nvidia__NVIDIA-Nemotron-3-Super-120B-A12B-FP8")
+    per_layer = 512 * 2 * 1024 * 2688 + 2 * 4096 * 1024 + 4096 * 512 + 2 * 4096 * 5376 + 4096
+    moe = [b for b in s.decoder_blocks() if b.params_per_layer == per_layer]
+    assert [b.count for b in moe] == [40]
+
+
+def test_qwen3_small_ties_its_embeddings_and_caches_all_layers() -> None:
+    # Qwen3-0.6B: 28 layers x 8 KV heads x 128, K and V in bf16; lm_head is the embedding table.
+    s = resolve("Qwen/Qwen3-0.6B").spec
+    assert kv_cache_bytes_per_token(s, build_workload(dtype="bf16")) == 28 * 2 * 8 * 128 * 2
+    assert "lm_head" not in s.params_by_component()
