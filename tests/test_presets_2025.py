@@ -39,3 +39,19 @@ def test_qwen3_small_ties_its_embeddings_and_caches_all_layers() -> None:
     s = resolve("Qwen/Qwen3-0.6B").spec
     assert kv_cache_bytes_per_token(s, build_workload(dtype="bf16")) == 28 * 2 * 8 * 128 * 2
     assert "lm_head" not in s.params_by_component()
+
+
+def test_llama_3_2_3b_and_phi_4_mini_kv_per_token() -> None:
+    # Llama-3.2-3B: 28 layers x 8 KV heads x head_dim 128. Phi-4-mini: 32 layers x 8 KV heads x
+    # 3072 / 24 = 128 (partial_rotary_factor changes the rotation, not the cached width).
+    w = build_workload(dtype="bf16")
+    assert kv_cache_bytes_per_token(resolve("meta-llama/Llama-3.2-3B-Instruct").spec, w) == 28 * 2 * 8 * 128 * 2
+    assert kv_cache_bytes_per_token(resolve("microsoft/Phi-4-mini-instruct").spec, w) == 32 * 2 * 8 * 128 * 2
+
+
+def test_olmoe_layer_has_full_width_qk_norms_and_64_experts() -> None:
+    # OLMoE-1B-7B: q, k, v, o 2048 x 2048; q_norm and k_norm over the whole 2048 (not per head);
+    # 64 gated experts 2048 -> 1024 -> 2048; a 2048 x 64 router; two RMSNorms.
+    per_layer = 4 * 2048 * 2048 + 2 * 2048 + 64 * 3 * 2048 * 1024 + 2048 * 64 + 2 * 2048
+    layers = [b for b in spec_of("allenai__OLMoE-1B-7B-0924").decoder_blocks() if b.name == "decoder_layer"]
+    assert [(b.count, b.params_per_layer) for b in layers] == [(16, per_layer)]
