@@ -28,6 +28,8 @@ CLASSES = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "mllama": "MllamaForConditionalGeneration",
     "gemma3": "Gemma3ForConditionalGeneration",
+    "gemma4": "Gemma4ForConditionalGeneration",
+    "whisper": "WhisperForConditionalGeneration",
 }
 SKIP = {"llava_qwen", "nemotron-nas"}  # remote code, no transformers class: counted in tests/test_nemotron_nas.py
 # Encoders are built as the class their config's ``architectures`` names (the head differs by class).

@@ -55,3 +55,33 @@ def test_olmoe_layer_has_full_width_qk_norms_and_64_experts() -> None:
     per_layer = 4 * 2048 * 2048 + 2 * 2048 + 64 * 3 * 2048 * 1024 + 2048 * 64 + 2 * 2048
     layers = [b for b in spec_of("allenai__OLMoE-1B-7B-0924").decoder_blocks() if b.name == "decoder_layer"]
     assert [(b.count, b.params_per_layer) for b in layers] == [(16, per_layer)]
+
+
+def test_presets_md_lists_every_copied_config_with_its_count_and_source() -> None:
+    # docs/presets.md's table of configs copied from public repositories: one row per such preset,
+    # its parameter count and its stored format as the preset holds them, and the file its source names.
+    from tests.test_docs import DOCS, tables
+    from vram import presets
+
+    table = next(t for t in tables((DOCS / "presets.md").read_text()) if t[0][0] == "preset")
+    rows = {r[0].strip("`"): r for r in table[1:]}
+    copied = {p.id: p for p in presets.all_models() if "copied verbatim" in p.source}
+    assert set(rows) == set(copied)
+    for model_id, (_, params, stored, source) in rows.items():
+        preset = copied[model_id]
+        assert int(params.replace(",", "")) == preset.parameters
+        assert (stored == "bf16") == ("quantization_config" not in preset.config)
+        path = source.split("`")[1].rsplit("/", 1)[-1]
+        assert path in preset.source
+
+
+def test_whisper_large_v3_caches_its_encoder_frames_once() -> None:
+    # whisper-large-v3: 32 decoder layers of 1280 (20 heads x 64); self-attention K and V per decoded
+    # token; cross-attention K and V of the encoder's 1,500 frames once per sequence, in bf16.
+    from vram.terms.kv import kv_cache
+
+    s = spec_of("openai__whisper-large-v3")
+    w = build_workload(dtype="bf16", seq_len=448)
+    assert kv_cache_bytes_per_token(s, w) == 32 * 2 * 1280 * 2
+    terms = {t.name: t.bytes for t in kv_cache(s, w)[1]}
+    assert terms["cross_attention (cross)"] == 32 * 2 * 1500 * 1280 * 2
