@@ -85,3 +85,11 @@ def test_whisper_large_v3_caches_its_encoder_frames_once() -> None:
     assert kv_cache_bytes_per_token(s, w) == 32 * 2 * 1280 * 2
     terms = {t.name: t.bytes for t in kv_cache(s, w)[1]}
     assert terms["cross_attention (cross)"] == 32 * 2 * 1500 * 1280 * 2
+
+
+def test_smollm3_nope_layers_still_cache_and_exaone4_small_is_all_global() -> None:
+    # SmolLM3-3B: every 4th layer skips RoPE (no_rope_layers) but all 36 cache K and V: 4 KV heads x 128.
+    # EXAONE-4.0-1.2B: layer_types all full_attention (sliding_window null), 30 layers x 8 KV heads x 64.
+    w = build_workload(dtype="bf16")
+    assert kv_cache_bytes_per_token(resolve("HuggingFaceTB/SmolLM3-3B").spec, w) == 36 * 2 * 4 * 128 * 2
+    assert kv_cache_bytes_per_token(spec_of("his0si__EXAONE-4.0-1.2B-W4A16"), w) == 30 * 2 * 8 * 64 * 2
