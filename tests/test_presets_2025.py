@@ -93,3 +93,30 @@ def test_smollm3_nope_layers_still_cache_and_exaone4_small_is_all_global() -> No
     w = build_workload(dtype="bf16")
     assert kv_cache_bytes_per_token(resolve("HuggingFaceTB/SmolLM3-3B").spec, w) == 36 * 2 * 4 * 128 * 2
     assert kv_cache_bytes_per_token(spec_of("his0si__EXAONE-4.0-1.2B-W4A16"), w) == 30 * 2 * 8 * 64 * 2
+
+
+def test_hunyuan_first_config_is_read_by_its_class_with_per_layer_lists() -> None:
+    # Hunyuan-A13B as first published: model_type "hunyuan" (no transformers type), class
+    # HunYuanMoEV1ForCausalLM; moe_topk and num_shared_expert are per-layer lists of one value.
+    s = spec_of("tencent__Hunyuan-A13B-Instruct")
+    assert any("counted as 'hunyuan_v1_moe'" in n for n in s.notes)
+    # 64 experts 4096 -> 3072 (gated), 8 per token, one shared MLP of 3072, per layer.
+    experts = 64 * 3 * 4096 * 3072
+    moe = [b for b in s.decoder_blocks() if b.name == "decoder_layer"]
+    assert [b.count for b in moe] == [32]
+    assert moe[0].params_per_layer - moe[0].active_params_per_layer == experts - 8 * 3 * 4096 * 3072
+
+
+def test_a_per_layer_list_with_different_values_is_refused_by_name() -> None:
+    import json
+
+    import pytest
+
+    from tests.conftest import CONFIGS
+    from vram.architectures import spec_from_config
+    from vram.errors import VramError
+
+    cfg = json.loads((CONFIGS / "tencent__Hunyuan-A13B-Instruct.json").read_text())
+    cfg["moe_topk"] = [8] * 31 + [4]
+    with pytest.raises(VramError, match="moe_topk"):
+        spec_from_config(cfg, model_id="x")
