@@ -120,3 +120,12 @@ def test_a_per_layer_list_with_different_values_is_refused_by_name() -> None:
     cfg["moe_topk"] = [8] * 31 + [4]
     with pytest.raises(VramError, match="moe_topk"):
         spec_from_config(cfg, model_id="x")
+
+
+def test_mamba_2_8b_keeps_a_fixed_state_and_no_kv() -> None:
+    # mamba-2.8b-hf: 64 Mamba layers, inner 5120 (intermediate_size), kernel 4, state 16: conv 5120 x 4
+    # values in bf16 and SSM 5120 x 16 values in fp32 per layer (docs/math.md); no attention, no KV per token.
+    s = resolve("state-spaces/mamba-2.8b-hf").spec
+    w = build_workload(dtype="bf16", seq_len=1000)
+    assert kv_cache_bytes_per_token(s, w) == 0
+    assert state_bytes_per_sequence(s, w) == 64 * (5120 * 4 * 2 + 5120 * 16 * 4)
