@@ -70,7 +70,7 @@ def test_presets_md_lists_every_copied_config_with_its_count_and_source() -> Non
     for model_id, (_, params, stored, source) in rows.items():
         preset = copied[model_id]
         assert int(params.replace(",", "")) == preset.parameters
-        assert (stored == "bf16") == ("quantization_config" not in preset.config)
+        assert (stored == "none") == ("quantization_config" not in preset.config)
         path = source.split("`")[1].rsplit("/", 1)[-1]
         assert path in preset.source
 
