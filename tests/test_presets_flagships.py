@@ -1,0 +1,135 @@
+"""The 2025-26 flagship presets answer as published: cache per token and per sequence computed by hand
+from each config.json, and the stored format by default (their counts are held to transformers in
+test_architectures.py through tests/data/golden_params.json)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import DATA
+from vram.architectures import spec_from_config
+from vram.cli import app
+from vram.estimate import estimate, kv_cache_bytes_per_token
+from vram.options import build_workload
+from vram.terms.kv import state_bytes_per_sequence
+
+runner = CliRunner()
+
+
+def doc_of(*args: str) -> dict[str, Any]:
+    res = runner.invoke(app, ["estimate", *args, "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    out: dict[str, Any] = json.loads(res.stdout)
+    return out
+
+
+# Per token, bf16 (2 bytes a value), per layer:
+#   GQA: 2 (K and V) x kv_heads x head_dim x 2.
+#   MLA: (kv_lora_rank + qk_rope_head_dim) x 2; DSA adds the indexer key, index_head_dim x 2.
+# Per sequence, Gated DeltaNet (transformers' Qwen3-Next / Qwen3.5 cache): the conv state holds
+# conv_kernel x (2 x key_heads x key_dim + value_heads x value_dim) bf16 values and the recurrent state
+# value_heads x key_dim x value_dim fp32 values.
+GDN_16x32 = 4 * (2 * 16 * 128 + 32 * 128) * 2 + 32 * 128 * 128 * 4  # 2,162,688
+GDN_16x48 = 4 * (2 * 16 * 128 + 48 * 128) * 2 + 48 * 128 * 128 * 4  # 3,227,648
+GDN_16x64 = 4 * (2 * 16 * 128 + 64 * 128) * 2 + 64 * 128 * 128 * 4  # 4,292,608
+CASES = {
+    # id: (bytes per token, state bytes per sequence)
+    "Qwen/Qwen3-Next-80B-A3B-Thinking": (12 * 2 * 2 * 256 * 2, 36 * GDN_16x32),  # 48 layers, every 4th full
+    "Qwen/Qwen3.5-397B-A17B": (15 * 2 * 2 * 256 * 2, 45 * GDN_16x64),  # 60 layers
+    "Qwen/Qwen3.5-122B-A10B": (12 * 2 * 2 * 256 * 2, 36 * GDN_16x64),  # 48 layers
+    "Qwen/Qwen3.5-35B-A3B": (10 * 2 * 2 * 256 * 2, 30 * GDN_16x32),  # 40 layers
+    "Qwen/Qwen3.6-35B-A3B": (10 * 2 * 2 * 256 * 2, 30 * GDN_16x32),
+    "Qwen/Qwen3.5-27B": (16 * 2 * 4 * 256 * 2, 48 * GDN_16x48),  # 64 layers, 4 KV heads
+    "Qwen/Qwen3-VL-32B-Instruct": (64 * 2 * 8 * 128 * 2, 0),
+    "Qwen/Qwen3-235B-A22B": (94 * 2 * 4 * 128 * 2, 0),
+    "Qwen/Qwen3-Coder-480B-A35B-Instruct": (62 * 2 * 8 * 128 * 2, 0),
+    "deepseek-ai/DeepSeek-V3": (61 * (512 + 64) * 2, 0),
+    "deepseek-ai/DeepSeek-V3.1": (61 * (512 + 64) * 2, 0),
+    "deepseek-ai/DeepSeek-V3.2": (61 * (512 + 64 + 128) * 2, 0),
+    "moonshotai/Kimi-K2-Instruct": (61 * (512 + 64) * 2, 0),
+    "moonshotai/Kimi-K2.5": (61 * (512 + 64) * 2, 0),
+    "zai-org/GLM-5": (78 * (512 + 64 + 128) * 2, 0),
+    "zai-org/GLM-5.1": (78 * (512 + 64 + 128) * 2, 0),
+    # MiMo-V2-Flash: keys 192 wide, values 128; full layers 4 KV heads, sliding layers 8 (window 128 + 1).
+    "XiaomiMiMo/MiMo-V2-Flash": (9 * 4 * (192 + 128) * 2 + 39 * 8 * (192 + 128) * 2, 0),
+    # gpt-oss-120b: 36 layers alternating sliding (128) and full, 8 KV heads x 64.
+    "openai/gpt-oss-120b": (36 * 2 * 8 * 64 * 2, 0),
+}
+
+
+@pytest.mark.parametrize(("model_id", "expected"), sorted(CASES.items()))
+def test_cache_per_token_and_per_sequence(model_id: str, expected: tuple[int, int]) -> None:
+    kv = doc_of(model_id)["kv_cache"]
+    assert (kv["bytes_per_token"], kv["state_bytes_per_sequence"]) == expected
+
+
+# Configs kept as test fixtures only (their copies leave out fields of the published file, so they are not
+# presets); their counts are held to transformers like the others.
+FIXTURES = {
+    # Llama 4: 48 layers, every 4th global (NoPE), the rest chunked at 8192; 8 KV heads x 128.
+    "meta-llama__Llama-4-Scout-17B-16E-Instruct": (48 * 2 * 8 * 128 * 2, 0),
+    "meta-llama__Llama-4-Maverick-17B-128E-Instruct": (48 * 2 * 8 * 128 * 2, 0),
+    "MiniMaxAI__MiniMax-M2.5": (62 * 2 * 8 * 128 * 2, 0),
+    "Qwen__Qwen3-VL-235B-A22B-Instruct": (94 * 2 * 4 * 128 * 2, 0),
+    "Qwen__Qwen3-VL-30B-A3B-Instruct": (48 * 2 * 4 * 128 * 2, 0),
+    "Qwen__Qwen3-VL-8B-Instruct": (36 * 2 * 8 * 128 * 2, 0),
+    # GLM-4.7 (glm4_moe): 92 layers, 8 KV heads x 128; GLM-4.7-Flash (glm4_moe_lite) is MLA, 47 layers.
+    "zai-org__GLM-4.7-FP8": (92 * 2 * 8 * 128 * 2, 0),
+    "zai-org__GLM-4.7-Flash": (47 * (512 + 64) * 2, 0),
+    "moonshotai__Kimi-K2-Thinking": (61 * (512 + 64) * 2, 0),
+}
+
+
+@pytest.mark.parametrize(("stem", "expected"), sorted(FIXTURES.items()))
+def test_fixture_cache_per_token_and_per_sequence(stem: str, expected: tuple[int, int]) -> None:
+    spec = spec_from_config(json.loads((DATA / "configs" / f"{stem}.json").read_text()), model_id=stem)
+    w = build_workload(dtype="bf16")
+    assert (kv_cache_bytes_per_token(spec, w), state_bytes_per_sequence(spec, w)) == expected
+
+
+def test_window_and_chunk_bound_what_is_kept() -> None:
+    config = json.loads((DATA / "configs" / "meta-llama__Llama-4-Scout-17B-16E-Instruct.json").read_text())
+    spec = spec_from_config(config, model_id="meta-llama/Llama-4-Scout-17B-16E-Instruct")
+    # 16,384 tokens: the 36 chunked layers keep 8,192, the 12 global layers all of them.
+    w = build_workload(dtype="bf16", seq_len=16384)
+    assert estimate(spec, w).breakdown.kv_cache_bytes == (36 * 8192 + 12 * 16384) * 2 * 8 * 128 * 2
+    mimo = {layer["kind"]: layer for layer in doc_of("XiaomiMiMo/MiMo-V2-Flash")["kv_cache"]["layers"]}
+    assert (mimo["full"]["layers"], mimo["sliding"]["layers"], mimo["sliding"]["window"]) == (9, 39, 129)
+
+
+@pytest.mark.parametrize(("model_id", "stored"), [
+    ("deepseek-ai/DeepSeek-V3", "FP8"), ("deepseek-ai/DeepSeek-V3.1", "FP8"), ("deepseek-ai/DeepSeek-V3.2", "FP8"),
+    ("moonshotai/Kimi-K2-Instruct", "FP8"), ("zai-org/GLM-5-FP8", "FP8"),
+    ("XiaomiMiMo/MiMo-V2-Flash", "FP8"), ("Qwen/Qwen3-235B-A22B-FP8", "FP8"),
+    ("moonshotai/Kimi-K2.5", "INT4 group g32"), ("openai/gpt-oss-120b", "MXFP4"),
+])
+def test_published_quantized_checkpoints_are_estimated_as_stored(model_id: str, stored: str) -> None:
+    doc = doc_of(model_id)
+    assert doc["workload"]["dtype"] == "stored"
+    assert doc["workload"]["stored_format"].startswith(stored)
+    assert doc["breakdown"]["weights_bytes"] < 1.2 * doc["model"]["parameters"]
+
+
+def test_gpt_oss_120b_experts_in_mxfp4() -> None:
+    doc = doc_of("openai/gpt-oss-120b")
+    # 36 layers x 128 experts x (2880 x 5760 + 2880 x 2880) values at 4 bits + one E8M0 byte per 32;
+    # everything else (attention, router, biases, embeddings) in bf16.
+    experts = 36 * 128 * (2880 * 5760 + 2880 * 2880)
+    other = doc["model"]["parameters"] - experts
+    assert doc["breakdown"]["weights_bytes"] == experts // 2 + experts // 32 + 2 * other
+
+
+def test_kimi_k2_is_counted_as_the_class_its_architectures_name() -> None:
+    doc = doc_of("moonshotai/Kimi-K2-Instruct")
+    assert doc["model"]["parameters"] == 1_026_408_209_408
+    assert any("kimi_k2" in note and "deepseek_v3" in note for note in doc["notes"])
+
+
+def test_unquantized_releases_stay_in_their_dtype() -> None:
+    doc = doc_of("zai-org/GLM-5")
+    assert doc["workload"]["stored_format"] is None
+    assert doc["breakdown"]["weights_bytes"] == 2 * doc["model"]["parameters"]
