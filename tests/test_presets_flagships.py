@@ -54,6 +54,9 @@ CASES = {
     "moonshotai/Kimi-K2.5": (61 * (512 + 64) * 2, 0),
     "zai-org/GLM-5": (78 * (512 + 64 + 128) * 2, 0),
     "zai-org/GLM-5.1": (78 * (512 + 64 + 128) * 2, 0),
+    # GLM-5.2: indexer_types FFF then SSSF...: 21 layers run (and cache) the indexer, 57 reuse its top-k.
+    "zai-org/GLM-5.2": (78 * (512 + 64) * 2 + 21 * 128 * 2, 0),
+    "nvidia/Kimi-K2.6-NVFP4": (61 * (512 + 64) * 2, 0),
     # MiMo-V2-Flash: keys 192 wide, values 128; full layers 4 KV heads, sliding layers 8 (window 128 + 1).
     "XiaomiMiMo/MiMo-V2-Flash": (9 * 4 * (192 + 128) * 2 + 39 * 8 * (192 + 128) * 2, 0),
     # gpt-oss-120b: 36 layers alternating sliding (128) and full, 8 KV heads x 64.
@@ -81,6 +84,9 @@ FIXTURES = {
     "zai-org__GLM-4.7-FP8": (92 * 2 * 8 * 128 * 2, 0),
     "zai-org__GLM-4.7-Flash": (47 * (512 + 64) * 2, 0),
     "moonshotai__Kimi-K2-Thinking": (61 * (512 + 64) * 2, 0),
+    # layer_types "deepseek_sparse_attention", the legacy name of transformers' indexed_attention.
+    "nvidia__GLM-5.2-NVFP4": (78 * (512 + 64) * 2 + 21 * 128 * 2, 0),
+    "nvidia__Qwen3.5-397B-A17B-NVFP4": (15 * 2 * 2 * 256 * 2, 45 * GDN_16x64),
 }
 
 
@@ -106,6 +112,7 @@ def test_window_and_chunk_bound_what_is_kept() -> None:
     ("moonshotai/Kimi-K2-Instruct", "FP8"), ("zai-org/GLM-5-FP8", "FP8"),
     ("XiaomiMiMo/MiMo-V2-Flash", "FP8"), ("Qwen/Qwen3-235B-A22B-FP8", "FP8"),
     ("moonshotai/Kimi-K2.5", "INT4 group g32"), ("openai/gpt-oss-120b", "MXFP4"),
+    ("nvidia/Kimi-K2.6-NVFP4", "NVFP4"),
 ])
 def test_published_quantized_checkpoints_are_estimated_as_stored(model_id: str, stored: str) -> None:
     doc = doc_of(model_id)
@@ -133,3 +140,17 @@ def test_unquantized_releases_stay_in_their_dtype() -> None:
     doc = doc_of("zai-org/GLM-5")
     assert doc["workload"]["stored_format"] is None
     assert doc["breakdown"]["weights_bytes"] == 2 * doc["model"]["parameters"]
+
+
+def test_shared_dsa_layers_have_no_indexer() -> None:
+    """transformers 5.23 modeling_glm_moe_dsa: a layer whose indexer_types entry is "shared" reuses the
+    previous full layer's top-k and builds no indexer (wq_b, wk, k_norm, weights_proj)."""
+    config = json.loads((DATA / "configs" / "zai-org__GLM-5.2.json").read_text())
+    shared = sum(t == "shared" for t in config["indexer_types"])
+    every_layer_full = dict(config, indexer_types=["full"] * config["num_hidden_layers"])
+    # GLM-5.2: q_lora_rank 2048, 32 indexer heads x 128, hidden 6144.
+    indexer = 2048 * 32 * 128 + 6144 * 128 + 6144 * 32 + 2 * 128
+    full = spec_from_config(every_layer_full, model_id="x").parameters
+    assert (shared, full - spec_from_config(config, model_id="x").parameters) == (57, 57 * indexer)
+    pattern = dict(config, indexer_types=None, index_topk_pattern="FFF" + "SSSF" * 18 + "SSS")
+    assert spec_from_config(pattern, model_id="x").parameters == spec_from_config(config, model_id="x").parameters

@@ -22,6 +22,7 @@ from vram.architectures.reader import (
     SHARED_WIDTH,
     Basics,
     Reading,
+    indexer_layers,
     layer_kinds,
     moe_layers,
     positive_float,
@@ -166,6 +167,7 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
     window = sliding_window(r)
     chunk = r.opt_int("attention_chunk_size")
     mla = r.has("kv_lora_rank")
+    indexed = indexer_layers(r, n) if f.dsa else [False] * n
     qk_norm = f.qk_norm if f.qk_norm_key is None or r.bool(f.qk_norm_key, False) else "none"
     layers: list[Block] = []
     for i in range(n):
@@ -181,8 +183,8 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
         elif mla:
             mixer = L.mla(h, b.heads, kv_rank=r.int("kv_lora_rank"), q_rank=r.opt_int("q_lora_rank"),
                           rope=r.int("qk_rope_head_dim"), nope=r.int("qk_nope_head_dim"), v_dim=r.int("v_head_dim"),
-                          index_heads=r.int("index_n_heads") if f.dsa else 0,
-                          index_dim=r.int("index_head_dim") if f.dsa else 0,
+                          index_heads=r.int("index_n_heads") if indexed[i] else 0,
+                          index_dim=r.int("index_head_dim") if indexed[i] else 0,
                           o_bias=_flag(r, f.o_bias))
         else:
             if kind == "sliding" and window is None:
