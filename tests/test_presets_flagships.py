@@ -5,6 +5,8 @@ test_architectures.py through tests/data/golden_params.json)."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,3 +156,29 @@ def test_shared_dsa_layers_have_no_indexer() -> None:
     assert (shared, full - spec_from_config(config, model_id="x").parameters) == (57, 57 * indexer)
     pattern = dict(config, indexer_types=None, index_topk_pattern="FFF" + "SSSF" * 18 + "SSS")
     assert spec_from_config(pattern, model_id="x").parameters == spec_from_config(config, model_id="x").parameters
+
+
+def test_modelopt_quantization_beside_the_config_is_read(tmp_path: Path) -> None:
+    """NVIDIA's DeepSeek-V3.2-NVFP4 keeps its quantization in hf_quant_config.json, not in config.json
+    (copies of both from ai-dynamo/aiconfigurator, tests/data/modelopt/); vLLM reads that file."""
+    src = DATA / "modelopt"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    shutil.copy(src / "nvidia__DeepSeek-V3.2-NVFP4.config.json", plain / "config.json")
+    beside = tmp_path / "beside"
+    shutil.copytree(plain, beside)
+    shutil.copy(src / "nvidia__DeepSeek-V3.2-NVFP4.hf_quant_config.json", beside / "hf_quant_config.json")
+    inline = tmp_path / "inline"
+    inline.mkdir()
+    config = json.loads((plain / "config.json").read_text())
+    sidecar = json.loads((beside / "hf_quant_config.json").read_text())
+    config["quantization_config"] = {"quant_method": "modelopt", **sidecar["quantization"]}
+    (inline / "config.json").write_text(json.dumps(config))
+
+    without, read, written = doc_of(str(plain)), doc_of(str(beside)), doc_of(str(inline))
+    assert without["workload"]["stored_format"] is None
+    assert without["breakdown"]["weights_bytes"] == 2 * without["model"]["parameters"]
+    assert read["workload"]["stored_format"].startswith("NVFP4")
+    assert any("hf_quant_config.json" in note for note in read["notes"])
+    assert read["breakdown"]["weights_bytes"] == written["breakdown"]["weights_bytes"]
+    assert read["breakdown"]["weights_bytes"] < 0.3 * without["breakdown"]["weights_bytes"]
