@@ -13,10 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import DATA
+from vram import presets
 from vram.architectures import spec_from_config
 from vram.cli import app
 from vram.estimate import estimate, kv_cache_bytes_per_token
 from vram.options import build_workload
+from vram.quantization import StoredScheme
 from vram.terms.kv import state_bytes_per_sequence
 
 runner = CliRunner()
@@ -182,3 +184,54 @@ def test_modelopt_quantization_beside_the_config_is_read(tmp_path: Path) -> None
     assert any("hf_quant_config.json" in note for note in read["notes"])
     assert read["breakdown"]["weights_bytes"] == written["breakdown"]["weights_bytes"]
     assert read["breakdown"]["weights_bytes"] < 0.3 * without["breakdown"]["weights_bytes"]
+
+
+# Kimi-K2.5 / K2.6: 60 MoE layers x 384 routed experts, each a fused gate_up_proj (7168 -> 2 x 2048) and a
+# down_proj (2048 -> 7168), as transformers 5.23 builds them; everything else (MLA attention, the dense
+# first layer, shared experts, routers, embeddings, lm_head, vision tower) stays bf16 by the ignore lists.
+KIMI_EXPERT_VALUES = 60 * 384 * 3 * 7168 * 2048
+KIMI_EXPERT_TENSORS = 60 * 384 * 2
+
+
+@pytest.mark.parametrize(("model_id", "per_tensor"), [
+    # NVFP4: 4 bits + an FP8 scale per 16 values, + fp32 weight_scale_2 and input_scale per tensor.
+    ("nvidia/Kimi-K2.6-NVFP4", 8),
+    # compressed-tensors INT4 g32: 4 bits + a bf16 scale per 32 values, + weight_shape (2 x int64) per tensor.
+    ("moonshotai/Kimi-K2.5", 16),
+])
+def test_kimi_ignore_lists_in_the_checkpoints_names(model_id: str, per_tensor: int) -> None:
+    """Their ignore lists name modules as the checkpoint does (language_model.model.layers.N.self_attn,
+    mlp.shared_experts): only the routed experts are 4-bit."""
+    doc = doc_of(model_id)
+    experts = KIMI_EXPERT_VALUES // 2 + KIMI_EXPERT_VALUES // 16 + KIMI_EXPERT_TENSORS * per_tensor
+    assert doc["breakdown"]["weights_bytes"] == experts + 2 * (doc["model"]["parameters"] - KIMI_EXPERT_VALUES)
+
+
+def test_module_spellings_of_wrapped_text_decoders() -> None:
+    scheme = StoredScheme(method="modelopt", fmt=presets.formats().formats[0], unquantized=presets.formats().formats[0],
+                          ignore=("language_model.model.layers.1.self_attn*", "*.mlp.shared_experts*",
+                                  "model.language_model.layers.0.linear_attn*"))
+    assert not scheme.quantizes("model.layers.1.self_attn.q_a_proj", expert=False, router=False)
+    assert scheme.quantizes("model.layers.2.self_attn.q_a_proj", expert=False, router=False)
+    assert not scheme.quantizes("model.layers.2.mlp.shared_expert.up_proj", expert=False, router=False)
+    assert not scheme.quantizes("model.layers.0.linear_attn.in_proj_qkvz", expert=False, router=False)
+    assert scheme.quantizes("model.layers.4.linear_attn.in_proj_qkvz", expert=False, router=False)
+
+
+def test_ignore_lists_follow_the_layer_index_in_hybrid_stacks(tmp_path: Path) -> None:
+    """Qwen3.5-397B-A17B-NVFP4 (NVIDIA ModelOpt) leaves every layer's linear_attn / self_attn and shared
+    expert in bf16, naming each layer (model.language_model.layers.3.self_attn*, ...): the full-attention
+    layers are 3, 7, ..., 59, not the last 15, so only the routed experts are NVFP4 (60 layers x 512
+    experts, a fused gate_up_proj and a down_proj of 4096 x 1024 each)."""
+    (tmp_path / "config.json").write_text((DATA / "configs" / "nvidia__Qwen3.5-397B-A17B-NVFP4.json").read_text())
+    doc = doc_of(str(tmp_path))
+    experts, tensors = 60 * 512 * 3 * 4096 * 1024, 60 * 512 * 2
+    assert doc["breakdown"]["weights_bytes"] == (experts // 2 + experts // 16 + 8 * tensors
+                                                 + 2 * (doc["model"]["parameters"] - experts))
+
+
+def test_grouped_layers_keep_their_indices() -> None:
+    config = json.loads((DATA / "configs" / "Qwen__Qwen3-Next-80B-A3B-Thinking.json").read_text())
+    blocks = [b for c in spec_from_config(config, model_id="x").components if c.kind == "decoder"
+              for b in c.blocks if b.count > 1]
+    assert [(b.count, b.indices[:3]) for b in blocks] == [(36, (0, 1, 2)), (12, (3, 7, 11))]

@@ -9,7 +9,7 @@ All classes are frozen dataclasses that check their own values (a negative size 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from vram._data import check_positive
@@ -140,6 +140,9 @@ class Block:
     """MoE: routed experts each token visits (0 for a dense layer)."""
     expert_width: int = 0
     """MoE: hidden width of one routed expert."""
+    indices: tuple[int, ...] = field(default=(), compare=False)
+    """The decoder layer index of each of the ``count`` layers, when they are not consecutive (hybrid
+    stacks grouped by kind); empty when the layers follow the previous block's."""
 
     def __post_init__(self) -> None:
         check_positive(self, "count")

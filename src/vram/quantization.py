@@ -61,9 +61,36 @@ class StoredScheme:
             return False
         if self.targets == "experts" and not expert:
             return False
-        if self.only and not any(matches(p, path) for p in self.only):
+        names = spellings(path)
+        if self.only and not any(matches(p, n) for p in self.only for n in names):
             return False
-        return not any(matches(p, path) for p in self.ignore)
+        return not any(matches(p, n) for p in self.ignore for n in names)
+
+
+_TEXT_PREFIXES = ("model.language_model.", "language_model.model.")
+
+
+def _prefixed(path: str) -> tuple[str, ...]:
+    if not path.startswith("model.layers."):
+        return (path,)
+    rest = path[len("model."):]
+    return (path, *(prefix + rest for prefix in _TEXT_PREFIXES))
+
+
+def spellings(path: str) -> tuple[str, ...]:
+    """The names a checkpoint may give the module at ``path``: inside a vision-language wrapper the text
+    decoder's layers are ``model.language_model.layers.N`` (transformers 5.x) or
+    ``language_model.model.layers.N`` (older transformers, remote code such as Kimi-K2.5), and its head
+    ``language_model.lm_head``; ignore lists are written with the checkpoint's own names."""
+    if ".mlp.shared_expert." in path:
+        # One shared expert module is mlp.shared_expert (Qwen MoE) or mlp.shared_experts (DeepSeek, Kimi, GLM).
+        plural = path.replace(".mlp.shared_expert.", ".mlp.shared_experts.")
+        return (*_prefixed(path), *_prefixed(plural))
+    if path.startswith("model.layers."):
+        return _prefixed(path)
+    if path == "lm_head":
+        return (path, "language_model.lm_head")
+    return (path,)
 
 
 def matches(pattern: str, path: str) -> bool:

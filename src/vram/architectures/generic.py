@@ -249,7 +249,7 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
     if n_mtp:
         last = layers[-1]
         components.append(Component(name="mtp", kind="mtp", loaded=False, blocks=(
-            replace(last, name="mtp_layer", count=n_mtp, linears=last.linears + (
+            replace(last, name="mtp_layer", count=n_mtp, indices=(), linears=last.linears + (
                 Linear(name="eh_proj", in_features=2 * h, out_features=h),
                 Linear(name="shared_head.head", in_features=h, out_features=vocab)),
                 embedding_params=vocab * h, other_params=last.other_params + 3 * h),)))
@@ -278,15 +278,22 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
 
 
 def merge(layers: list[Block]) -> tuple[Block, ...]:
-    """Group identical layers into one Block with a count, in order of first appearance."""
+    """Group identical layers into one Block with a count, in order of first appearance; a group whose
+    layers are not the ones following the previous group keeps their indices."""
     out: list[Block] = []
-    counts: list[int] = []
-    for layer in layers:
+    where: list[list[int]] = []
+    for i, layer in enumerate(layers):
         for j, seen in enumerate(out):
             if seen == layer:
-                counts[j] += 1
+                where[j].append(i)
                 break
         else:
             out.append(layer)
-            counts.append(1)
-    return tuple(replace(blk, count=c) for blk, c in zip(out, counts, strict=True))
+            where.append([i])
+    blocks: list[Block] = []
+    first = 0
+    for blk, idx in zip(out, where, strict=True):
+        contiguous = idx == list(range(first, first + len(idx)))
+        blocks.append(replace(blk, count=len(idx), indices=() if contiguous else tuple(idx)))
+        first += len(idx)
+    return tuple(blocks)
