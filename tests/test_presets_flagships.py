@@ -235,3 +235,21 @@ def test_grouped_layers_keep_their_indices() -> None:
     blocks = [b for c in spec_from_config(config, model_id="x").components if c.kind == "decoder"
               for b in c.blocks if b.count > 1]
     assert [(b.count, b.indices[:3]) for b in blocks] == [(36, (0, 1, 2)), (12, (3, 7, 11))]
+
+
+def test_modelopt_mixed_precision_per_module(tmp_path: Path) -> None:
+    """NVIDIA's Qwen3.6-27B-NVFP4 (ModelOpt MIXED_PRECISION) lists a format per module: attention and Gated
+    DeltaNet projections FP8 per tensor, the MLPs and lm_head NVFP4; in_proj_b / in_proj_a, embeddings,
+    norms and the vision tower stay bf16."""
+    (tmp_path / "config.json").write_text((DATA / "configs" / "nvidia__Qwen3.6-27B-NVFP4.json").read_text())
+    doc = doc_of(str(tmp_path))
+    h = 5120
+    # 16 full-attention layers: q_proj (24 heads x 256, doubled by the output gate), k/v (4 x 256), o_proj;
+    # 48 Gated DeltaNet layers: in_proj_qkv (2 x 16 x 128 + 48 x 128), in_proj_z (48 x 128), out_proj.
+    fp8 = [16 * h * 12288, 16 * h * 1024, 16 * h * 1024, 16 * 6144 * h, 48 * h * 10240, 48 * h * 6144, 48 * 6144 * h]
+    nvfp4 = [64 * h * 17408] * 3 + [248320 * h]  # 64 MLPs (gate, up, down) and lm_head
+    f, n = sum(fp8), sum(nvfp4)
+    tensors_fp8, tensors_nvfp4 = 16 * 4 + 48 * 3, 64 * 3 + 1
+    expected = f + 8 * tensors_fp8 + n // 2 + n // 16 + 8 * tensors_nvfp4 + 2 * (doc["model"]["parameters"] - f - n)
+    assert doc["workload"]["stored_format"].startswith("mixed")
+    assert doc["breakdown"]["weights_bytes"] == expected == 21_072_029_288

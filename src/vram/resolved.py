@@ -76,6 +76,8 @@ def with_quantization(spec: ModelSpec, config: Mapping[str, Any] | None) -> Mode
 
 
 def _scope(scheme: StoredScheme) -> str:
+    if scheme.per_module is not None:
+        return f"the {len(scheme.per_module)} modules its quantized_layers lists"
     what = "routed experts' matrices" if scheme.targets == "experts" else "decoder Linear weights"
     if scheme.only:
         what += f" matching {', '.join(scheme.only)}"

@@ -87,12 +87,13 @@ class _Formats:
         # The MTP module's own projections (eh_proj, shared_head) are stored in bf16 by DeepSeek-V3's
         # checkpoints: only its transformer layer follows the scheme (docs/math.md).
         if comp.kind in ("decoder", "mtp", "head") and lin.name not in _MTP_OWN:
-            fmt = self.scheme.fmt.matrix_bytes(lin.in_features, lin.out_features)
             expert = lin.copies > 1 or lin.name.startswith("experts.")
             at = block.indices if block is not None and len(block.indices) == layers else range(first, first + layers)
-            n = sum(self.scheme.quantizes(module_path(comp, lin, i, block), expert=expert, router=is_router(lin))
-                    for i in at)
-            return lin.copies * (n * fmt + (layers - n) * plain + layers * bias)
+            total = 0
+            for i in at:
+                fmt = self.scheme.format_of(module_path(comp, lin, i, block), expert=expert, router=is_router(lin))
+                total += fmt.matrix_bytes(lin.in_features, lin.out_features) if fmt is not None else plain
+            return lin.copies * (total + layers * bias)
         return layers * lin.copies * (plain + bias)
 
     def quantizes(self, comp: Component) -> bool:
