@@ -131,3 +131,19 @@ def test_mistral_large4_kv_source_must_be_an_earlier_owner() -> None:
     for sources in ([0, 2, 2], [0, 0, 1]):
         with pytest.raises(ConfigError, match="kv_source_layers"):
             spec_from_config({**text, "kv_source_layers": sources}, model_id="x")
+
+
+def test_deepseek_v4_pro_sizes_from_the_flash_config() -> None:
+    # DeepSeek-V4-Pro's config.json (as NVIDIA's NVFP4 copy in ai-dynamo/aiconfigurator keeps it) differs
+    # from V4-Flash's in these fields; transformers 5.23 builds 1,572,997,179,491 parameters from it.
+    from tests.conftest import load_config
+
+    cfg = load_config("deepseek-ai__DeepSeek-V4-Flash")
+    cfg.pop("quantization_config")
+    cfg.update({"hidden_size": 7168, "num_attention_heads": 128, "q_lora_rank": 1536, "o_groups": 16,
+                "moe_intermediate_size": 3072, "n_routed_experts": 384, "num_hidden_layers": 61, "index_topk": 1024,
+                "routed_scaling_factor": 2.5, "compress_ratios": [128, 128] + [4, 128] * 29 + [4, 0]})
+    s = spec_from_config(cfg, model_id="x")
+    assert s.parameters == 1_572_997_179_491
+    rates = sorted((b.attention.compress_rate, b.count) for b in s.decoder_blocks() if b.attention)
+    assert rates == [(4, 30), (128, 31)]
