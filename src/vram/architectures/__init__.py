@@ -34,6 +34,7 @@ from vram.architectures.multimodal import (
 )
 from vram.architectures.nemotron_nas import build_nemotron_nas
 from vram.architectures.vlm import BUILDERS as VLM_BUILDERS
+from vram.architectures.vlm_audio import BUILDERS as AUDIO_LM_BUILDERS
 from vram.architectures.vlm_deepseek import BUILDERS as DEEPSEEK_VLM_BUILDERS
 from vram.architectures.vlm_gemma import BUILDERS as GEMMA_VLM_BUILDERS
 from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
@@ -66,6 +67,7 @@ _MULTIMODAL.update(GLM_VLM_BUILDERS)
 _MULTIMODAL.update(KIMI_VLM_BUILDERS)
 _MULTIMODAL.update(PERCEIVER_VLM_BUILDERS)
 _MULTIMODAL.update(DEEPSEEK_VLM_BUILDERS)
+_MULTIMODAL.update(AUDIO_LM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)

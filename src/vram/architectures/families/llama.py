@@ -67,6 +67,11 @@ FAMILIES: dict[str, Family] = {
 }
 FAMILIES["mllama_text_model"] = FAMILIES["llama"]
 FAMILIES["qwen2_5_vl_text"] = FAMILIES["qwen2"]
+# The thinker's text model of Qwen2.5-Omni (vram.architectures.vlm_audio): qwen2's layers, its own defaults.
+FAMILIES["qwen2_5_omni_text"] = Family(modeling=_m("qwen2_5_omni"), qkv_bias=True, o_bias=False, pattern="qwen2",
+                                       defaults={**QWEN2, "vocab_size": 152064, "hidden_size": 3584,
+                                                 "intermediate_size": 18944, "num_hidden_layers": 28,
+                                                 "num_attention_heads": 28, "num_key_value_heads": 4})
 FAMILIES["qwen2_vl_text"] = FAMILIES["qwen2"]
 
 
