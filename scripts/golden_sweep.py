@@ -184,6 +184,16 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                                                     "downsample_hidden_size": 64, "output_dim": 384},
                                    "text_config": {**SMALL, "model_type": "qwen3", "layer_types": None},
                                    "tie_word_embeddings": False}},
+    "voxtral_realtime": {"small_untied": {
+        "audio_config": {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "head_dim": 32,
+                         "intermediate_size": 512, "num_mel_bins": 80},
+        "text_config": {"hidden_size": 512, "num_hidden_layers": 2, "head_dim": 64}, "downsample_factor": 2,
+        "tie_word_embeddings": False}},
+    "moss_transcribe_diarize": {"merge2_untied": {
+        "audio_config": {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+                         "intermediate_size": 512, "num_mel_bins": 128},
+        "text_config": {"hidden_size": 512, "num_hidden_layers": 2}, "audio_merge_size": 2, "projector_bias": False,
+        "tie_word_embeddings": False}},
     "qwen2_5_omni_thinker": {"small_tied": {
         "audio_config": {"d_model": 256, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 512,
                          "num_mel_bins": 80, "output_dim": 384},

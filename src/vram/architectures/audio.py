@@ -16,6 +16,9 @@ departures, each named by an :class:`AudioKind`:
 - ``qwen2_5_omni``: ``models/qwen2_5_omni/modeling_qwen2_5_omni.py`` (Qwen2_5OmniAudioEncoder): the
   Conv1d pair, sinusoidal positions, two learned bos/eos rows of the output width, and a projection
   with bias to ``output_dim`` after the final LayerNorm.
+- ``voxtral_realtime``: ``models/voxtral_realtime/modeling_voxtral_realtime.py`` (VoxtralRealtimeEncoder):
+  the Conv1d pair, rotary positions and sliding-window attention over ``head_dim``-wide heads,
+  RMSNorms, a SiLU-gated MLP with a bias on down_proj only.
 - ``qwen3_omni``: ``models/qwen3_omni_moe/modeling_qwen3_omni_moe.py`` (Qwen3OmniMoeAudioEncoder):
   the Conv2d stem of Qwen3-ASR, a LayerNorm, then ``proj1`` (GeLU) and ``proj2`` to ``output_dim``.
 
@@ -42,6 +45,10 @@ class AudioKind:
     """k_proj has a bias (Whisper's has none)."""
     conv2d_stem: bool = False
     """Three 3x3 stride-2 Conv2d over the mel image and a bias-free linear (Qwen3-ASR, Qwen3-Omni)."""
+    rms_norm: bool = False
+    """RMSNorms (a weight only) instead of LayerNorms (Voxtral Realtime)."""
+    gated_mlp: bool = False
+    """A SiLU-gated MLP: gate_proj and up_proj without bias, down_proj with (Voxtral Realtime)."""
     output: str = ""
     """What follows the final LayerNorm: "" nothing, "proj" a projection with bias to output_dim and two
     bos/eos rows (Qwen2.5-Omni), "proj2" proj1 (width -> width) and proj2 (width -> output_dim), both
@@ -53,6 +60,7 @@ KINDS = {
     "glmasr": AudioKind(positions=False),
     "qwen3_asr": AudioKind(positions=False, k_bias=True, conv2d_stem=True),
     "qwen2_5_omni": AudioKind(positions=False, output="proj"),
+    "voxtral_realtime": AudioKind(positions=False, rms_norm=True, gated_mlp=True),
     "qwen3_omni": AudioKind(positions=False, k_bias=True, conv2d_stem=True, output="proj2"),
 }
 
@@ -108,19 +116,23 @@ def whisper_tower(a: Cfg, kind: AudioKind) -> tuple[Component, AudioDims]:
             frames = (frames + 1) // 2
     if kind.positions:
         blocks.append(Block(name="embed_positions", embedding_params=frames * h))
+    norm = h if kind.rms_norm else 2 * h
+    mlp = ((Linear(name="mlp.gate_proj", in_features=h, out_features=inter),
+            Linear(name="mlp.up_proj", in_features=h, out_features=inter),
+            Linear(name="mlp.down_proj", in_features=inter, out_features=h, bias=True)) if kind.gated_mlp else
+           (Linear(name="fc1", in_features=h, out_features=inter, bias=True),
+            Linear(name="fc2", in_features=inter, out_features=h, bias=True)))
     blocks.append(Block(name="audio_layer", count=layers, linears=(
         Linear(name="self_attn.q_proj", in_features=h, out_features=heads * hd, bias=True),
         Linear(name="self_attn.k_proj", in_features=h, out_features=kv * hd, bias=kind.k_bias),
         Linear(name="self_attn.v_proj", in_features=h, out_features=kv * hd, bias=True),
-        Linear(name="self_attn.out_proj", in_features=heads * hd, out_features=h, bias=True),
-        Linear(name="fc1", in_features=h, out_features=inter, bias=True),
-        Linear(name="fc2", in_features=inter, out_features=h, bias=True)),
-        other_params=4 * h,  # two LayerNorms with bias
+        Linear(name="self_attn.out_proj", in_features=heads * hd, out_features=h, bias=True)) + mlp,
+        other_params=2 * norm,  # two norms
         attention=Attention(kind="full", num_heads=heads, num_kv_heads=kv, head_dim=hd, v_head_dim=hd),
-        mlp_width=inter, gated_mlp=False))
+        mlp_width=inter, gated_mlp=kind.gated_mlp))
     out = h
     tail: tuple[Linear, ...] = ()
-    extra = 2 * h  # the final LayerNorm
+    extra = norm  # the final norm
     if kind.output == "proj":
         out = a.int("output_dim")
         tail = (Linear(name="proj", in_features=h, out_features=out, bias=True),)

@@ -11,8 +11,14 @@ Each row of ``_FAMILIES`` follows one transformers 5.23 modeling file:
   through twice the text width; llama text.
 - ``qwen3_asr``: ``models/qwen3_asr/modeling_qwen3_asr.py``: two linears with bias (width, then
   ``output_dim``); qwen3 text.
+- ``voxtral_realtime``: ``models/voxtral_realtime/modeling_voxtral_realtime.py``: ``downsample_factor``
+  frames packed into two bias-free linears; its own text model (Mistral layers with an ada_rms_norm).
+- ``moss_transcribe_diarize``: ``models/moss_transcribe_diarize/modeling_moss_transcribe_diarize.py``:
+  ``audio_merge_size`` frames packed into two linears (bias by ``projector_bias``) and a LayerNorm;
+  qwen3 text.
+- ``qwen2_5_omni_thinker`` / ``qwen3_omni_moe_thinker``: see :func:`build_omni_thinker`.
 
-The lm_head is tied only where the class declares tied weights (GLM-ASR, Qwen3-ASR) and the
+The lm_head is tied only where the class declares tied weights and the
 composite's ``tie_word_embeddings`` (its class default when absent) says so. Sub-configs as
 transformers fills them: a dict takes its own class's defaults (and, for Voxtral and GLM-ASR, the
 composite's text defaults under it, as their ``__post_init__`` merges them); an absent one takes the
@@ -40,6 +46,10 @@ AUDIO_DEFAULTS: dict[str, dict[str, Any]] = {
     "qwen2_audio_encoder": _WHISPER_ENCODER,
     "voxtral_encoder": _WHISPER_ENCODER_HF,
     "audioflamingo3_encoder": _WHISPER_ENCODER_HF,
+    "voxtral_realtime_encoder": {"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
+                                 "num_attention_heads": 32, "num_mel_bins": 128, "head_dim": 64},
+    "moss_transcribe_diarize_audio": {**_WHISPER_ENCODER_HF, "num_mel_bins": 80, "num_hidden_layers": 24,
+                                      "num_attention_heads": 16, "intermediate_size": 4096, "hidden_size": 1024},
     "glmasr_encoder": {"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
                        "num_attention_heads": 20, "num_mel_bins": 128, "max_position_embeddings": 1500},
     "qwen3_asr_encoder": {"num_mel_bins": 128, "encoder_layers": 24, "encoder_attention_heads": 16,
@@ -56,11 +66,11 @@ _ALIASES = (("d_model", "hidden_size"), ("encoder_layers", "num_hidden_layers"),
 Projector = Callable[[Cfg, AudioDims, int], tuple[Linear, ...]]
 
 
-def _two(first_in: Callable[[AudioDims, int], int], mid: Callable[[AudioDims, int], int],
+def _two(first_in: Callable[[Cfg, AudioDims, int], int], mid: Callable[[AudioDims, int], int],
          out: Callable[[AudioDims, int], int], bias: Callable[[Cfg], bool]) -> Projector:
     def build(cfg: Cfg, a: AudioDims, th: int) -> tuple[Linear, ...]:
         b = bias(cfg)
-        return (Linear(name="linear_1", in_features=first_in(a, th), out_features=mid(a, th), bias=b),
+        return (Linear(name="linear_1", in_features=first_in(cfg, a, th), out_features=mid(a, th), bias=b),
                 Linear(name="linear_2", in_features=mid(a, th), out_features=out(a, th), bias=b))
     return build
 
@@ -84,6 +94,8 @@ class AudioLm:
     """The composite's __post_init__ lays its text defaults under a text_config dict too."""
     ties: bool = False
     """The class declares tied weights: the composite's tie_word_embeddings decides."""
+    projector_norm: bool = False
+    """A LayerNorm with bias of the text width after the projector (MOSS)."""
 
 
 _VOXTRAL_TEXT = {"vocab_size": 131072, "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 30,
@@ -94,28 +106,47 @@ _QWEN3_ASR_TEXT = {"hidden_size": 2048, "intermediate_size": 6144, "num_hidden_l
                    "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
                    "max_position_embeddings": 65536, "tie_word_embeddings": True}
 
+_VOXTRAL_REALTIME_TEXT = {"vocab_size": 131072, "hidden_size": 3072, "intermediate_size": 9216,
+                          "num_hidden_layers": 26, "num_attention_heads": 32, "num_key_value_heads": 8,
+                          "max_position_embeddings": 131072, "head_dim": 128, "tie_word_embeddings": True,
+                          "sliding_window": 8192}
+_MOSS_TEXT = {"hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28, "num_attention_heads": 16,
+              "num_key_value_heads": 8, "max_position_embeddings": 131072}
+
 
 def _flamingo_bias(cfg: Cfg) -> bool:
     return cfg.bool("projector_bias", True)
 
 
 _FLAMINGO = AudioLm(text_type="qwen2", audio_type="audioflamingo3_encoder", kind="whisper", frames_per_token=2,
-                    projector=_two(lambda a, th: a.hidden_size, lambda a, th: th, lambda a, th: th, _flamingo_bias))
+                    projector=_two(lambda cfg, a, th: a.hidden_size, lambda a, th: th, lambda a, th: th,
+                                   _flamingo_bias))
 _FAMILIES: dict[str, AudioLm] = {
     "qwen2_audio": AudioLm(text_type="qwen2", audio_type="qwen2_audio_encoder", kind="whisper", projector=_one,
                            frames_per_token=2),
     "voxtral": AudioLm(text_type="llama", audio_type="voxtral_encoder", kind="whisper", frames_per_token=4,
-                       projector=_two(lambda a, th: a.intermediate_size, lambda a, th: th, lambda a, th: th,
+                       projector=_two(lambda cfg, a, th: a.intermediate_size, lambda a, th: th, lambda a, th: th,
                                       lambda cfg: False),
                        text_defaults=_VOXTRAL_TEXT, merge_text_defaults=True),
     "audioflamingo3": _FLAMINGO,
     "musicflamingo": _FLAMINGO,
     "glmasr": AudioLm(text_type="llama", audio_type="glmasr_encoder", kind="glmasr", frames_per_token=4,
-                      projector=_two(lambda a, th: a.intermediate_size, lambda a, th: 2 * th, lambda a, th: th,
+                      projector=_two(lambda cfg, a, th: a.intermediate_size, lambda a, th: 2 * th, lambda a, th: th,
                                      lambda cfg: True),
                       text_defaults=_GLMASR_TEXT, merge_text_defaults=True, ties=True),
+    "voxtral_realtime": AudioLm(
+        text_type="voxtral_realtime_text", audio_type="voxtral_realtime_encoder", kind="voxtral_realtime",
+        frames_per_token=4,
+        projector=_two(lambda cfg, a, th: a.hidden_size * cfg.int("downsample_factor", 4), lambda a, th: th,
+                       lambda a, th: th, lambda cfg: False),
+        text_defaults=_VOXTRAL_REALTIME_TEXT, merge_text_defaults=True, ties=True),
+    "moss_transcribe_diarize": AudioLm(
+        text_type="qwen3", audio_type="moss_transcribe_diarize_audio", kind="whisper", frames_per_token=4,
+        projector=_two(lambda cfg, a, th: a.hidden_size * cfg.int("audio_merge_size", 4), lambda a, th: th,
+                       lambda a, th: th, _flamingo_bias),
+        text_defaults=_MOSS_TEXT, ties=True, projector_norm=True),
     "qwen3_asr": AudioLm(text_type="qwen3", audio_type="qwen3_asr_encoder", kind="qwen3_asr", frames_per_token=1,
-                         projector=_two(lambda a, th: a.hidden_size, lambda a, th: a.hidden_size,
+                         projector=_two(lambda cfg, a, th: a.hidden_size, lambda a, th: a.hidden_size,
                                         lambda a, th: a.output_dim, lambda cfg: True),
                          text_defaults=_QWEN3_ASR_TEXT, ties=True),
 }
@@ -159,7 +190,8 @@ def build_audio_lm(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                       tie_default=True, model_id=model_id)
     assert text.text is not None
     tower, dims = whisper_tower(audio_config(cfg, "audio_config", fam.audio_type), KINDS[fam.kind])
-    proj = _projector("multi_modal_projector", fam.projector(cfg, dims, text.text.hidden_size))
+    th = text.text.hidden_size
+    proj = _projector("multi_modal_projector", fam.projector(cfg, dims, th), other=2 * th if fam.projector_norm else 0)
     extra: list[Component] = [tower, proj]
     return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=None,
                     notes=[audio_note(dims, fam.frames_per_token)])
