@@ -194,6 +194,18 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                          "intermediate_size": 512, "num_mel_bins": 128},
         "text_config": {"hidden_size": 512, "num_hidden_layers": 2}, "audio_merge_size": 2, "projector_bias": False,
         "tie_word_embeddings": False}},
+    "granite_speech": {"small_untied": {
+        "encoder_config": {"input_dim": 80, "num_layers": 2, "hidden_dim": 256, "num_heads": 4, "dim_head": 32,
+                           "output_dim": 20, "context_size": 50, "max_pos_emb": 64, "conv_kernel_size": 7,
+                           "conv_expansion_factor": 3},
+        "projector_config": {"hidden_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4,
+                             "intermediate_size": 256, "cross_attention_frequency": 1, "encoder_hidden_size": 256},
+        "text_config": {**SMALL, "model_type": "granite"}, "window_size": 20, "downsample_rate": 4,
+        "tie_word_embeddings": False}},
+    "granite_speech_plus": {"tied": {
+        "projector_config": {"hidden_size": 128, "num_hidden_layers": 5, "num_attention_heads": 4,
+                             "intermediate_size": 256, "cross_attention_frequency": 3, "encoder_hidden_size": 1024},
+        "text_config": {**SMALL, "model_type": "granite"}, "tie_word_embeddings": True}},
     "qwen2_5_omni_thinker": {"small_tied": {
         "audio_config": {"d_model": 256, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 512,
                          "num_mel_bins": 80, "output_dim": 384},

@@ -1,0 +1,120 @@
+"""Granite Speech: a Conformer encoder and a Q-Former projector in front of a granite language model.
+
+Follows transformers 5.23 ``models/granite_speech/modeling_granite_speech.py`` (Granite Speech Plus,
+``models/granite_speech_plus/modeling_granite_speech_plus.py``, builds the same modules):
+
+- GraniteSpeechCTCEncoder: ``input_linear`` (input_dim -> hidden_dim), ``num_layers`` Conformer blocks
+  (two half-step feed-forwards of ``feedforward_mult`` x width, attention with bias-free q and fused
+  kv, a relative-position table of ``2 x max_pos_emb + 1`` rows of ``dim_head``, a convolution module:
+  LayerNorm, 1x1 up-conv to twice ``conv_expansion_factor`` x width, a depthwise conv without bias,
+  BatchNorm, 1x1 down-conv; a final LayerNorm), and the CTC head ``out`` / ``out_mid``.
+- The projector: ``window_size / downsample_rate`` learned queries, a BLIP-2 Q-Former without text
+  input (``models/blip_2/modeling_blip_2.py`` Blip2QFormerModel: a LayerNorm; per layer self-attention,
+  cross-attention to ``encoder_hidden_size`` features every ``cross_attention_frequency``-th layer, the
+  query feed-forward), and a linear with bias to the text width.
+
+The lm_head ties by the composite's ``tie_word_embeddings`` (the class declares tied weights). The
+LoRA adapter that ``has_lora_adapter`` names is loaded by peft beside the model: not counted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from vram.architectures._config import Cfg
+from vram.architectures.vlm import _compose
+from vram.architectures.vlm_audio import text_model
+from vram.model import Attention, Block, Component, Linear, ModelSpec
+
+_ENCODER = {"input_dim": 160, "num_layers": 10, "hidden_dim": 1024, "feedforward_mult": 4, "num_heads": 8,
+            "output_dim": 42, "max_pos_emb": 512, "conv_kernel_size": 15, "conv_expansion_factor": 2}
+_QFORMER = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+            "cross_attention_frequency": 2, "encoder_hidden_size": 1408}
+
+
+def _with_defaults(cfg: Cfg, key: str, defaults: Mapping[str, Any]) -> Cfg:
+    given: Mapping[str, Any] = cfg.sub(key)._data if cfg.has(key) else {}
+    return Cfg({**defaults, **{k: v for k, v in given.items() if v is not None}}, where=key, used=cfg.used)
+
+
+def conformer_encoder(e: Cfg) -> Component:
+    h = e.int("hidden_dim")
+    heads = e.int("num_heads")
+    dh = e.int("dim_head") if e.has("dim_head") else e.divides("hidden_dim", h, "num_heads", heads)
+    inner = heads * dh
+    ff = e.int("feedforward_mult") * h
+    conv = e.int("conv_expansion_factor") * h
+    out = e.int("output_dim")
+
+    def feed_forward(n: str) -> tuple[Linear, ...]:
+        return (Linear(name=f"{n}.up_proj", in_features=h, out_features=ff, bias=True),
+                Linear(name=f"{n}.down_proj", in_features=ff, out_features=h, bias=True))
+
+    layers = e.int("num_layers")
+    layer = Block(name="conformer_block", count=layers, linears=feed_forward("ff1") + feed_forward("ff2") + (
+        Linear(name="attn.to_q", in_features=h, out_features=inner),
+        Linear(name="attn.to_kv", in_features=h, out_features=2 * inner),
+        Linear(name="attn.to_out", in_features=inner, out_features=h, bias=True),
+        Linear(name="conv.up_conv", in_features=h, out_features=2 * conv, bias=True),
+        Linear(name="conv.down_conv", in_features=conv, out_features=h, bias=True)),
+        # five LayerNorms (two feed-forwards, attention, conv, post), the relative-position table,
+        # the depthwise kernel and the BatchNorm's weight and bias
+        other_params=5 * 2 * h + (2 * e.int("max_pos_emb") + 1) * dh + conv * e.int("conv_kernel_size") + 2 * conv,
+        attention=Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=dh, v_head_dim=dh),
+        mlp_width=ff, gated_mlp=False)
+    return Component(name="audio_tower", kind="other", blocks=(
+        Block(name="input_linear", linears=(Linear(name="input_linear", in_features=e.int("input_dim"),
+                                                   out_features=h, bias=True),)),
+        layer,
+        Block(name="ctc_head", linears=(Linear(name="out", in_features=h, out_features=out, bias=True),
+                                        Linear(name="out_mid", in_features=out, out_features=h, bias=True)))))
+
+
+def qformer(q: Cfg, queries: int, text_hidden: int) -> Component:
+    h = q.int("hidden_size")
+    layers = q.int("num_hidden_layers")
+    inter = q.int("intermediate_size")
+    enc = q.int("encoder_hidden_size")
+    every = q.int("cross_attention_frequency")
+    heads = q.int("num_attention_heads")
+    att = Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=h // heads, v_head_dim=h // heads)
+
+    def attention(n: str, kv_in: int) -> tuple[Linear, ...]:
+        return (Linear(name=f"{n}.query", in_features=h, out_features=h, bias=True),
+                Linear(name=f"{n}.key", in_features=kv_in, out_features=h, bias=True),
+                Linear(name=f"{n}.value", in_features=kv_in, out_features=h, bias=True),
+                Linear(name=f"{n}.output", in_features=h, out_features=h, bias=True))
+
+    ffn = (Linear(name="intermediate_query", in_features=h, out_features=inter, bias=True),
+           Linear(name="output_query", in_features=inter, out_features=h, bias=True))
+    cross = len(range(0, layers, every))
+    blocks = [Block(name="query_and_layernorm", other_params=queries * h + 2 * h)]
+    if cross:
+        blocks.append(Block(name="qformer_cross_layer", count=cross, linears=attention("attention", h)
+                            + attention("crossattention", enc) + ffn, other_params=3 * 2 * h, attention=att,
+                            mlp_width=inter, gated_mlp=False))
+    if layers - cross:
+        blocks.append(Block(name="qformer_layer", count=layers - cross, linears=attention("attention", h) + ffn,
+                            other_params=2 * 2 * h, attention=att, mlp_width=inter, gated_mlp=False))
+    blocks.append(Block(name="linear", linears=(Linear(name="linear", in_features=h, out_features=text_hidden,
+                                                       bias=True),)))
+    return Component(name="projector", kind="projector", blocks=tuple(blocks))
+
+
+def build_granite_speech(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    text = text_model(cfg, "granite", {}, merge=False, ties=True, tie_default=True, model_id=model_id)
+    assert text.text is not None
+    queries = cfg.int("window_size", 15) // cfg.int("downsample_rate", 5)
+    encoder = conformer_encoder(_with_defaults(cfg, "encoder_config", _ENCODER))
+    proj = qformer(_with_defaults(cfg, "projector_config", _QFORMER), queries, text.text.hidden_size)
+    notes = [f"audio encoder (Conformer) and Q-Former projector counted: {queries} tokens per "
+             f"{cfg.int('window_size', 15)}-frame window; audio tokens are not counted in the sequence or activations"]
+    if cfg.bool("has_lora_adapter", True):
+        notes.append("has_lora_adapter: the checkpoint's LoRA adapter (loaded by peft) is not counted")
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[encoder, proj], vision=None,
+                    notes=notes)
+
+
+BUILDERS: dict[str, Callable[..., ModelSpec]] = {"granite_speech": build_granite_speech,
+                                                 "granite_speech_plus": build_granite_speech}
