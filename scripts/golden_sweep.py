@@ -206,6 +206,13 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "projector_config": {"hidden_size": 128, "num_hidden_layers": 5, "num_attention_heads": 4,
                              "intermediate_size": 256, "cross_attention_frequency": 3, "encoder_hidden_size": 1024},
         "text_config": {**SMALL, "model_type": "granite"}, "tie_word_embeddings": True}},
+    "vibevoice_asr": {"small": {
+        "acoustic_tokenizer_encoder_config": {"num_filters": 8, "hidden_size": 16, "kernel_size": 5,
+                                              "downsampling_ratios": [2, 3, 4], "depths": [1, 2, 0, 2],
+                                              "ffn_expansion": 2},
+        "semantic_tokenizer_encoder_config": {"num_filters": 4, "hidden_size": 24, "channels": 2,
+                                              "downsampling_ratios": [5], "depths": [2, 1]},
+        "text_config": {**SMALL, "model_type": "qwen2", "layer_types": None}, "tie_word_embeddings": True}},
     "qwen2_5_omni_thinker": {"small_tied": {
         "audio_config": {"d_model": 256, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 512,
                          "num_mel_bins": 80, "output_dim": 384},

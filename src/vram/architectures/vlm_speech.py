@@ -1,6 +1,14 @@
-"""Granite Speech: a Conformer encoder and a Q-Former projector in front of a granite language model.
+"""Speech-language models whose audio encoders are not Whisper's.
 
-Follows transformers 5.23 ``models/granite_speech/modeling_granite_speech.py`` (Granite Speech Plus,
+VibeVoice-ASR (``models/vibevoice_asr/modeling_vibevoice_asr.py``): two convolutional tokenizer
+encoders (acoustic and semantic; ``models/vibevoice_acoustic_tokenizer/modeling_vibevoice_acoustic_tokenizer.py``
+VibeVoiceAcousticTokenizerEncoderModel: a causal conv stem of ``num_filters`` channels, one strided conv
+per ``downsampling_ratios`` entry doubling the channels, ConvNeXt-1d blocks (``depths``) after the stem
+and each strided conv: a depthwise mixer conv, two RMSNorms, two layer-scale vectors and a feed-forward
+of ``ffn_expansion`` x channels; a head conv to ``hidden_size``), each with its own projector (linear,
+RMSNorm, linear, to the text width), in front of a qwen2 language model; never tied.
+
+Granite Speech follows transformers 5.23 ``models/granite_speech/modeling_granite_speech.py`` (Granite Speech Plus,
 ``models/granite_speech_plus/modeling_granite_speech_plus.py``, builds the same modules):
 
 - GraniteSpeechCTCEncoder: ``input_linear`` (input_dim -> hidden_dim), ``num_layers`` Conformer blocks
@@ -25,6 +33,7 @@ from typing import Any
 from vram.architectures._config import Cfg
 from vram.architectures.vlm import _compose
 from vram.architectures.vlm_audio import text_model
+from vram.errors import ConfigError
 from vram.model import Attention, Block, Component, Linear, ModelSpec
 
 _ENCODER = {"input_dim": 160, "num_layers": 10, "hidden_dim": 1024, "feedforward_mult": 4, "num_heads": 8,
@@ -102,6 +111,52 @@ def qformer(q: Cfg, queries: int, text_hidden: int) -> Component:
     return Component(name="projector", kind="projector", blocks=tuple(blocks))
 
 
+_TOKENIZER = {"channels": 1, "hidden_size": 64, "kernel_size": 7, "num_filters": 32,
+              "downsampling_ratios": [2, 2, 4, 5, 5, 8], "depths": [3, 3, 3, 3, 3, 3, 8], "ffn_expansion": 4}
+
+
+def conv_tokenizer_encoder(e: Cfg, name: str) -> Component:
+    """VibeVoice's acoustic / semantic tokenizer encoder (weights only)."""
+    f, k, x = e.int("num_filters"), e.int("kernel_size"), e.int("ffn_expansion")
+    ratios = e.int_list("downsampling_ratios", minimum=1)
+    depths = e.int_list("depths", minimum=0)
+    if len(depths) != len(ratios) + 1:
+        raise ConfigError(f"config field '{e._where}:depths' needs one entry more than 'downsampling_ratios'")
+
+    def convnext(c: int, count: int, at: str) -> list[Block]:
+        return [] if count == 0 else [Block(name=f"{at}.convnext", count=count, linears=(
+            Linear(name="ffn.linear1", in_features=c, out_features=x * c, bias=True),
+            Linear(name="ffn.linear2", in_features=x * c, out_features=c, bias=True)),
+            other_params=4 * c + c * k + c)]  # norms, layer scales, depthwise mixer with bias
+
+    blocks = [Block(name="stem.conv", other_params=e.int("channels") * f * k + f), *convnext(f, depths[0], "stem")]
+    for i, r in enumerate(ratios):
+        c_in, c_out = f * 2 ** i, f * 2 ** (i + 1)
+        blocks += [Block(name=f"conv_layers.{i}.conv", other_params=c_in * c_out * 2 * r + c_out),
+                   *convnext(c_out, depths[i + 1], f"conv_layers.{i}")]
+    h = e.int("hidden_size")
+    blocks.append(Block(name="head.conv", other_params=f * 2 ** len(ratios) * h * k + h))
+    return Component(name=name, kind="other", blocks=tuple(blocks))
+
+
+def build_vibevoice_asr(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    text = text_model(cfg, "qwen2", {}, merge=False, ties=False, tie_default=False, model_id=model_id)
+    assert text.text is not None
+    th = text.text.hidden_size
+    extra: list[Component] = []
+    lins: list[Linear] = []
+    for part, default_h in (("acoustic", 64), ("semantic", 128)):
+        e = _with_defaults(cfg, f"{part}_tokenizer_encoder_config", {**_TOKENIZER, "hidden_size": default_h})
+        extra.append(conv_tokenizer_encoder(e, f"{part}_tokenizer_encoder"))
+        lins += [Linear(name=f"{part}_linear_1", in_features=e.int("hidden_size"), out_features=th, bias=True),
+                 Linear(name=f"{part}_linear_2", in_features=th, out_features=th, bias=True)]
+    extra.append(Component(name="projector", kind="projector", blocks=(
+        Block(name="multi_modal_projector", linears=tuple(lins), other_params=2 * th),)))
+    notes = ["acoustic and semantic tokenizer encoders counted; audio tokens are not counted in the sequence or "
+             "activations"]
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=None, notes=notes)
+
+
 def build_granite_speech(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     text = text_model(cfg, "granite", {}, merge=False, ties=True, tie_default=True, model_id=model_id)
     assert text.text is not None
@@ -117,4 +172,5 @@ def build_granite_speech(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSp
 
 
 BUILDERS: dict[str, Callable[..., ModelSpec]] = {"granite_speech": build_granite_speech,
-                                                 "granite_speech_plus": build_granite_speech}
+                                                 "granite_speech_plus": build_granite_speech,
+                                                 "vibevoice_asr": build_vibevoice_asr}
