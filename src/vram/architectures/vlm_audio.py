@@ -193,8 +193,21 @@ def build_audio_lm(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     th = text.text.hidden_size
     proj = _projector("multi_modal_projector", fam.projector(cfg, dims, th), other=2 * th if fam.projector_norm else 0)
     extra: list[Component] = [tower, proj]
-    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=None,
-                    notes=[audio_note(dims, fam.frames_per_token)])
+    notes = [audio_note(dims, fam.frames_per_token)]
+    if model_type == "voxtral_realtime":
+        notes.append(streaming_note(audio_config(cfg, "audio_config", fam.audio_type)))
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=None, notes=notes)
+
+
+def streaming_note(a: Cfg) -> str:
+    """Voxtral Realtime's streaming encoder keeps a K/V cache of its last ``sliding_window`` frames in
+    every layer (VoxtralRealtimeForConditionalGeneration._get_encoder_cache): a fixed amount per sequence."""
+    layers, heads = a.int("num_hidden_layers"), a.int("num_attention_heads")
+    window, hd = a.int("sliding_window", 750), a.int("head_dim", 64)
+    per_seq = layers * 2 * heads * hd * window * 2
+    return (f"streaming: the audio encoder also caches K/V of its last {window} frames in each of its {layers} "
+            f"layers ({layers} x 2 x {heads} heads x {hd} x {window} x 2 bytes = {per_seq / 2**20:.1f} MiB per "
+            "sequence at 16 bits), not in the KV cache figures")
 
 
 _QWEN2_5_OMNI_VISION = {"depth": 32, "hidden_size": 3584, "intermediate_size": 3420, "num_heads": 16,

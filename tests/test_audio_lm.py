@@ -1,0 +1,95 @@
+"""Audio-language composites: the audio towers' arithmetic by hand, tying, notes and refusals.
+
+The golden sweep (test_golden_sweep.py) holds every audio model type to transformers' own count; these
+tests check the parts on configs small enough to add up by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vram.architectures import spec_from_config
+from vram.errors import ConfigError
+
+# A qwen2 text model of 1,000 tokens, width 8, one layer, 2 heads of 4, MLP 16 (qwen2: q/k/v biases).
+_TEXT: dict[str, Any] = {"model_type": "qwen2", "vocab_size": 1000, "hidden_size": 8, "intermediate_size": 16,
+                         "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2,
+                         "layer_types": ["full_attention"]}
+# embed 8,000; q/k/v 3 x (64 + 8); o 64; MLP 3 x 128; two norms 16; final norm 8; lm_head 8,000
+_TEXT_PARAMS = 8000 + 3 * 72 + 64 + 3 * 128 + 16 + 8 + 8000
+
+
+def _params(config: dict[str, Any], part: str) -> int:
+    spec = spec_from_config(config, model_id="t")
+    return sum(c.params for c in spec.components if c.name == part)
+
+
+def test_whisper_tower_by_hand() -> None:
+    # Width 4, 2 layers of 2 heads, MLP 8, 3 mel bins, 10 positions.
+    audio = {"model_type": "qwen2_audio_encoder", "d_model": 4, "encoder_layers": 2, "encoder_attention_heads": 2,
+             "encoder_ffn_dim": 8, "num_mel_bins": 3, "max_source_positions": 10}
+    cfg = {"model_type": "qwen2_audio", "audio_config": audio, "text_config": _TEXT}
+    convs = (3 * 3 * 4 + 4) + (3 * 4 * 4 + 4)  # conv1 (mels -> width, kernel 3), conv2 (width -> width)
+    # q, v, out with bias, k without; fc1, fc2 with bias; two LayerNorms
+    layer = 3 * (16 + 4) + 16 + (32 + 8) + (32 + 4) + 4 * 4
+    assert _params(cfg, "audio_tower") == convs + 10 * 4 + 2 * layer + 2 * 4
+    assert _params(cfg, "projector") == 4 * 8 + 8  # one linear with bias to the text width
+    spec = spec_from_config(cfg, model_id="t")
+    assert spec.parameters == _params(cfg, "audio_tower") + 4 * 8 + 8 + _TEXT_PARAMS
+
+
+def test_qwen3_asr_conv2d_stem_by_hand() -> None:
+    audio = {"model_type": "qwen3_asr_encoder", "d_model": 4, "encoder_layers": 1, "encoder_attention_heads": 2,
+             "encoder_ffn_dim": 8, "num_mel_bins": 9, "downsample_hidden_size": 2, "output_dim": 6}
+    cfg = {"model_type": "qwen3_asr", "audio_config": audio, "text_config": {**_TEXT, "model_type": "qwen3"},
+           "tie_word_embeddings": False}
+    # Three 3x3 stride-2 Conv2d (1 -> 2 -> 2 -> 2 channels, with bias); 9 mel bins -> 5 -> 3 -> 2;
+    # conv_out: 2 channels x 2 bins -> width, no bias.
+    stem = (9 * 2 + 2) + 2 * (9 * 2 * 2 + 2) + 2 * 2 * 4
+    layer = 4 * (16 + 4) + (32 + 8) + (32 + 4) + 4 * 4  # every projection with bias
+    assert _params(cfg, "audio_tower") == stem + layer + 2 * 4
+    assert _params(cfg, "projector") == (4 * 4 + 4) + (4 * 6 + 6)  # width -> width -> output_dim
+
+
+def test_stacked_frames_projector_and_tying() -> None:
+    # GLM-ASR: four frames stacked (the encoder's MLP width) -> 2 x text width -> text width, with bias;
+    # tied by the composite's flag (its class default true).
+    audio = {"model_type": "glmasr_encoder", "hidden_size": 4, "intermediate_size": 16, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "num_mel_bins": 3}
+    text = {**_TEXT, "model_type": "llama"}
+    cfg = {"model_type": "glmasr", "audio_config": audio, "text_config": text}
+    assert _params(cfg, "projector") == (16 * 16 + 16) + (16 * 8 + 8)
+    tied = spec_from_config(cfg, model_id="t").parameters
+    untied = spec_from_config({**cfg, "tie_word_embeddings": False}, model_id="t").parameters
+    assert untied - tied == 1000 * 8
+    # Qwen2-Audio declares no tied weights: its lm_head stays apart whatever the flags say.
+    q = {"model_type": "qwen2_audio", "text_config": {**_TEXT, "tie_word_embeddings": True},
+         "tie_word_embeddings": True}
+    assert _params(q, "lm_head") == 1000 * 8
+
+
+def test_alias_names_replace_the_defaults() -> None:
+    # Qwen2-Audio's encoder config maps hidden_size to d_model: a size under either name wins over the default.
+    base = {"model_type": "qwen2_audio", "text_config": _TEXT}
+    by_alias = {**base, "audio_config": {"hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                         "intermediate_size": 8}}
+    by_name = {**base, "audio_config": {"d_model": 4, "encoder_layers": 1, "encoder_attention_heads": 2,
+                                        "encoder_ffn_dim": 8}}
+    assert _params(by_alias, "audio_tower") == _params(by_name, "audio_tower")
+
+
+def test_notes_say_audio_tokens_and_streaming_cache() -> None:
+    spec = spec_from_config({"model_type": "voxtral", "text_config": {**_TEXT, "model_type": "llama"}}, model_id="t")
+    assert any("375 language-model tokens per 30-second window" in n for n in spec.notes)
+    rt = spec_from_config({"model_type": "voxtral_realtime"}, model_id="t")
+    # 32 layers x 2 (K, V) x 32 heads x 64 x 750 frames x 2 bytes = 196,608,000 bytes = 187.5 MiB
+    assert any("187.5 MiB per sequence" in n for n in rt.notes)
+
+
+def test_bad_audio_config_is_a_config_error() -> None:
+    cfg = {"model_type": "qwen2_audio", "text_config": _TEXT,
+           "audio_config": {"d_model": 6, "encoder_attention_heads": 4}}
+    with pytest.raises(ConfigError):
+        spec_from_config(cfg, model_id="t")
