@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import workload
 from vram.architectures import spec_from_config
 from vram.errors import ConfigError
+from vram.terms.kv import kv_cache, kv_cache_bytes_per_token, kv_layers
 
 # A qwen2 text model of 1,000 tokens, width 8, one layer, 2 heads of 4, MLP 16 (qwen2: q/k/v biases).
 _TEXT: dict[str, Any] = {"model_type": "qwen2", "vocab_size": 1000, "hidden_size": 8, "intermediate_size": 16,
@@ -80,12 +82,30 @@ def test_alias_names_replace_the_defaults() -> None:
     assert _params(by_alias, "audio_tower") == _params(by_name, "audio_tower")
 
 
-def test_notes_say_audio_tokens_and_streaming_cache() -> None:
+def test_notes_say_audio_tokens() -> None:
     spec = spec_from_config({"model_type": "voxtral", "text_config": {**_TEXT, "model_type": "llama"}}, model_id="t")
     assert any("375 language-model tokens per 30-second window" in n for n in spec.notes)
-    rt = spec_from_config({"model_type": "voxtral_realtime"}, model_id="t")
-    # 32 layers x 2 (K, V) x 32 heads x 64 x 750 frames x 2 bytes = 196,608,000 bytes = 187.5 MiB
-    assert any("187.5 MiB per sequence" in n for n in rt.notes)
+
+
+def test_voxtral_realtime_streaming_encoder_cache_by_hand() -> None:
+    # Defaults: the text model's 26 sliding layers of 8 KV heads x 128 (window 8,192), and the encoder's
+    # 32 layers of 32 heads x 64 keeping their last 750 frames; bf16, batch 2, 1,000 tokens.
+    spec = spec_from_config({"model_type": "voxtral_realtime"}, model_id="t")
+    total, terms = kv_cache(spec, workload(seq_len=1000, batch_size=2))
+    by_name = {t.name: t.bytes for t in terms}
+    text = 26 * 8 * (128 + 128) * 1000 * 2 * 2
+    encoder = 32 * 32 * (64 + 64) * 750 * 2 * 2  # 393,216,000: 187.5 MiB per sequence
+    assert by_name["decoder_layer (sliding)"] == text
+    assert by_name["audio_encoder_window (cross)"] == encoder
+    assert total == text + encoder
+    # Fixed per sequence: it does not grow with the tokens, nor count in the bytes per token.
+    longer, _ = kv_cache(spec, workload(seq_len=4000, batch_size=2))
+    assert longer - total == 26 * 8 * 256 * 3000 * 2 * 2
+    assert kv_cache_bytes_per_token(spec, workload()) == 26 * 8 * 256 * 2
+    kinds = {k.kind: k for k in kv_layers(spec, workload())}
+    assert kinds["encoder"].layers == 32 and kinds["encoder"].bytes_per_token == 32 * 128 * 2
+    # The cache holds no weights and is no layer: the parameter count is the golden one.
+    assert spec.parameters == 4_429_679_360
 
 
 def test_bad_audio_config_is_a_config_error() -> None:

@@ -28,13 +28,13 @@ composite's ``sub_configs_defaults``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vram.architectures._config import Cfg
 from vram.architectures.audio import KINDS, AudioDims, whisper_tower
 from vram.architectures.vlm import _compose, _projector
-from vram.model import Component, Linear, ModelSpec
+from vram.model import Attention, Block, Component, Linear, ModelSpec
 
 _WHISPER_ENCODER = {"num_mel_bins": 128, "encoder_layers": 32, "encoder_attention_heads": 20,
                     "encoder_ffn_dim": 5120, "d_model": 1280, "max_source_positions": 1500}
@@ -194,20 +194,25 @@ def build_audio_lm(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     proj = _projector("multi_modal_projector", fam.projector(cfg, dims, th), other=2 * th if fam.projector_norm else 0)
     extra: list[Component] = [tower, proj]
     notes = [audio_note(dims, fam.frames_per_token)]
+    cache: tuple[Block, ...] = ()
     if model_type == "voxtral_realtime":
-        notes.append(streaming_note(audio_config(cfg, "audio_config", fam.audio_type)))
-    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=None, notes=notes)
+        cache, note = streaming_cache(audio_config(cfg, "audio_config", fam.audio_type))
+        notes.append(note)
+    spec = _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=None, notes=notes)
+    return replace(spec, encoder_cache=cache) if cache else spec
 
 
-def streaming_note(a: Cfg) -> str:
-    """Voxtral Realtime's streaming encoder keeps a K/V cache of its last ``sliding_window`` frames in
-    every layer (VoxtralRealtimeForConditionalGeneration._get_encoder_cache): a fixed amount per sequence."""
+def streaming_cache(a: Cfg) -> tuple[tuple[Block, ...], str]:
+    """Voxtral Realtime's streaming encoder keeps the K/V of its last ``sliding_window`` frames in every
+    layer while the decoder generates (VoxtralRealtimeForConditionalGeneration._get_encoder_cache, a
+    cache of max_cache_len = audio_config.sliding_window): fixed positions per sequence."""
     layers, heads = a.int("num_hidden_layers"), a.int("num_attention_heads")
     window, hd = a.int("sliding_window", 750), a.int("head_dim", 64)
-    per_seq = layers * 2 * heads * hd * window * 2
-    return (f"streaming: the audio encoder also caches K/V of its last {window} frames in each of its {layers} "
-            f"layers ({layers} x 2 x {heads} heads x {hd} x {window} x 2 bytes = {per_seq / 2**20:.1f} MiB per "
-            "sequence at 16 bits), not in the KV cache figures")
+    block = Block(name="audio_encoder_window", count=layers, attention=Attention(
+        kind="cross", cross_source="encoder", cross_tokens=window, num_heads=heads, num_kv_heads=heads, head_dim=hd,
+        v_head_dim=hd))
+    return (block,), (f"streaming: the audio encoder caches the K/V of its last {window} frames in each of its "
+                      f"{layers} layers, once per sequence (in the KV cache, kind 'encoder')")
 
 
 _QWEN2_5_OMNI_VISION = {"depth": 32, "hidden_size": 3584, "intermediate_size": 3420, "num_heads": 16,
