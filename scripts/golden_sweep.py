@@ -213,6 +213,16 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "semantic_tokenizer_encoder_config": {"num_filters": 4, "hidden_size": 24, "channels": 2,
                                               "downsampling_ratios": [5], "depths": [2, 1]},
         "text_config": {**SMALL, "model_type": "qwen2", "layer_types": None}, "tie_word_embeddings": True}},
+    "phi4_multimodal": {"small_tied": {
+        **{k: x for k, x in SMALL.items() if k != "head_dim"}, "tie_word_embeddings": True, "pad_token_id": None,
+        "bos_token_id": None, "eos_token_id": None,
+        "vision_config": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                          "num_attention_heads": 4, "image_size": 224, "patch_size": 16, "crop_size": 224},
+        "audio_config": {"hidden_size": 128, "intermediate_size": 192, "num_blocks": 2, "num_attention_heads": 4,
+                         "ext_pw_out_channel": 96, "depthwise_separable_out_channel": 128,
+                         "depthwise_multiplier": 2, "kernel_size": 5, "input_size": 40, "time_reduction": 4,
+                         "nemo_conv_channels": 32, "bias_symmetric": True, "bias_max_distance": 50,
+                         "downsample_rate": 2}}},
     "qwen2_5_omni_thinker": {"small_tied": {
         "audio_config": {"d_model": 256, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 512,
                          "num_mel_bins": 80, "output_dim": 384},

@@ -171,6 +171,83 @@ def build_granite_speech(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSp
                     notes=notes)
 
 
+_PHI4_AUDIO = {"hidden_size": 1024, "intermediate_size": 1536, "num_blocks": 24, "num_attention_heads": 16,
+               "ext_pw_out_channel": 1024, "depthwise_separable_out_channel": 1024, "depthwise_multiplier": 1,
+               "kernel_size": 3, "input_size": 80, "time_reduction": 8, "bias_max_distance": 1000,
+               "bias_symmetric": False, "nemo_conv_channels": 1024, "downsample_rate": 1}
+_PHI4_VISION = {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27, "num_attention_heads": 16,
+                "image_size": 448, "patch_size": 14}
+
+
+def phi4_audio_encoder(a: Cfg) -> Component:
+    """Phi4MultimodalAudioModel: NeMo-style Conv2d subsampling (a full 3x3 conv, then a depthwise 3x3 and a
+    point-wise conv per further halving, and a linear over channels x remaining bins), a relative attention
+    bias table, and Conformer blocks (two gated feed-forwards, attention with biases, a GLU point-wise conv
+    with two bias vectors, a depthwise-separable conv, a point-wise conv, two LayerNorms)."""
+    h, inter, heads = a.int("hidden_size"), a.int("intermediate_size"), a.int("num_attention_heads")
+    c, reduction = a.int("nemo_conv_channels"), a.int("time_reduction")
+    halvings = max(1, reduction.bit_length() - 1)  # int(log2(time_reduction))
+    final = a.int("input_size")
+    for _ in range(halvings):
+        final = (final + 1) // 2
+    final = a.int("nemo_final_size", final)
+    ext, dm, dso, k = (a.int("ext_pw_out_channel"), a.int("depthwise_multiplier"),
+                       a.int("depthwise_separable_out_channel"), a.int("kernel_size"))
+    buckets = a.int("bias_max_distance") * (1 if a.bool("bias_symmetric", False) else 2)
+    stem = (9 * c + c) + (halvings - 1) * ((9 * c + c) + (c * c + c))
+
+    def ff(n: str) -> tuple[Linear, ...]:
+        return (Linear(name=f"{n}.gate_up_proj", in_features=h, out_features=2 * inter, bias=True),
+                Linear(name=f"{n}.down_proj", in_features=inter, out_features=h, bias=True))
+
+    layer = Block(name="conformer_block", count=a.int("num_blocks"), linears=ff("feed_forward_in") + tuple(
+        Linear(name=f"self_attn.{n}", in_features=h, out_features=h, bias=True) for n in ("q", "k", "v", "o"))
+        + (Linear(name="conv.glu.ext_pw_conv_1d", in_features=h, out_features=2 * ext, bias=True),
+           Linear(name="conv.pw_conv", in_features=h * dm, out_features=dso, bias=True),
+           Linear(name="conv.ext_pw_conv_1d", in_features=h, out_features=ext, bias=True)) + ff("feed_forward_out"),
+        # four LayerNorms (two feed-forwards, conv, attention input) and the output LayerNorm; the GLU's b1, b2;
+        # the depthwise conv with bias
+        other_params=5 * 2 * h + 2 * ext + h * dm * k + h * dm,
+        attention=Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=h // heads,
+                            v_head_dim=h // heads), mlp_width=inter)
+    return Component(name="audio_tower", kind="other", blocks=(
+        Block(name="embed", linears=(Linear(name="embed.out", in_features=c * final, out_features=h, bias=True),),
+              other_params=stem),
+        Block(name="relative_attention_bias", embedding_params=buckets * heads), layer))
+
+
+def build_phi4_multimodal(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    """Phi-4-multimodal (``models/phi4_multimodal/modeling_phi4_multimodal.py``, Phi4MultimodalForCausalLM):
+    the phi3 decoder of the top-level config, with, inside its embedding module, a SigLIP image encoder
+    (pooling head kept) with projections up and down and two feature-extensor vectors, and the Conformer
+    audio encoder with speech and vision-speech projections (up and down, with bias). The LoRA adapters
+    of the published checkpoint are peft's, not built by the class."""
+    from vram.architectures import build_text_model
+    from vram.architectures.multimodal import siglip_or_clip_tower
+
+    text = build_text_model(cfg, "phi3", model_id=model_id)
+    assert text.text is not None
+    th = text.text.hidden_size
+    v = _with_defaults(cfg, "vision_config", _PHI4_VISION)
+    tower, dims = siglip_or_clip_tower(v, "siglip", keep_head=True)
+    vh = dims.hidden_size
+    image = Component(name="image_projection", kind="projector", blocks=(Block(name="img_projection", linears=(
+        Linear(name="img_projection_up", in_features=vh, out_features=th, bias=True),
+        Linear(name="img_projection_down", in_features=th, out_features=th, bias=True)), other_params=2 * vh),))
+    a = _with_defaults(cfg, "audio_config", _PHI4_AUDIO)
+    ain = a.int("hidden_size") * a.int("downsample_rate")
+    audio = Component(name="audio_projection", kind="projector", blocks=(Block(name="audio_projection", linears=tuple(
+        lin for n in ("speech", "vision_speech") for lin in (
+            Linear(name=f"up_proj_for_{n}", in_features=ain, out_features=th, bias=True),
+            Linear(name=f"down_proj_for_{n}", in_features=th, out_features=th, bias=True)))),))
+    notes = ["image encoder (SigLIP) and audio encoder (Conformer) counted; image and audio tokens (its dynamic "
+             "HD crops, its audio frames) are not counted in the sequence or activations; the checkpoint's LoRA "
+             "adapters (peft) are not counted"]
+    return _compose(text, cfg, model_id=model_id, model_type=model_type,
+                    extra=[tower, image, phi4_audio_encoder(a), audio], vision=None, notes=notes)
+
+
 BUILDERS: dict[str, Callable[..., ModelSpec]] = {"granite_speech": build_granite_speech,
                                                  "granite_speech_plus": build_granite_speech,
-                                                 "vibevoice_asr": build_vibevoice_asr}
+                                                 "vibevoice_asr": build_vibevoice_asr,
+                                                 "phi4_multimodal": build_phi4_multimodal}
