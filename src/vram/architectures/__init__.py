@@ -40,6 +40,7 @@ from vram.architectures.vlm_gemma import BUILDERS as GEMMA_VLM_BUILDERS
 from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
 from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
 from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
+from vram.architectures.vlm_nemo import BUILDERS as NEMO_SPEECH_BUILDERS
 from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
 from vram.architectures.vlm_speech import BUILDERS as SPEECH_LM_BUILDERS
 from vram.errors import ConfigError, UnsupportedModelError
@@ -70,6 +71,7 @@ _MULTIMODAL.update(PERCEIVER_VLM_BUILDERS)
 _MULTIMODAL.update(DEEPSEEK_VLM_BUILDERS)
 _MULTIMODAL.update(AUDIO_LM_BUILDERS)
 _MULTIMODAL.update(SPEECH_LM_BUILDERS)
+_MULTIMODAL.update(NEMO_SPEECH_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
