@@ -6,13 +6,15 @@ tests check the parts on configs small enough to add up by hand.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import workload
 from vram.architectures import spec_from_config
-from vram.errors import ConfigError
+from vram.errors import ConfigError, UnsupportedModelError
 from vram.terms.kv import kv_cache, kv_cache_bytes_per_token, kv_layers
 
 # A qwen2 text model of 1,000 tokens, width 8, one layer, 2 heads of 4, MLP 16 (qwen2: q/k/v biases).
@@ -113,3 +115,22 @@ def test_bad_audio_config_is_a_config_error() -> None:
            "audio_config": {"d_model": 6, "encoder_attention_heads": 4}}
     with pytest.raises(ConfigError):
         spec_from_config(cfg, model_id="t")
+
+
+_COMPOSITES = ("qwen2_audio", "voxtral", "voxtral_realtime", "audioflamingo3", "musicflamingo", "glmasr", "qwen3_asr",
+               "moss_transcribe_diarize", "qwen2_5_omni_thinker", "qwen3_omni_moe_thinker", "granite_speech",
+               "granite_speech_plus", "vibevoice_asr", "nemo_speechlm")
+
+
+@pytest.mark.parametrize("model_type", _COMPOSITES)
+def test_a_bare_composite_takes_its_sub_config_defaults(model_type: str) -> None:
+    # Without sub-configs transformers builds each from the composite's sub_configs_defaults: the sweep's
+    # default entry is that model, so the bare config must count the same.
+    sweep = json.loads((Path(__file__).parent / "data" / "golden_sweep.json").read_text())["entries"]
+    assert spec_from_config({"model_type": model_type}, model_id="t").parameters == sweep[model_type]["count"]
+
+
+def test_phi4_multimodal_top_level_sizes_are_required() -> None:
+    # Its text sizes live in the top-level config, which save_pretrained writes in full: never invented.
+    with pytest.raises(UnsupportedModelError, match="lacks 'hidden_size'"):
+        spec_from_config({"model_type": "phi4_multimodal"}, model_id="t")

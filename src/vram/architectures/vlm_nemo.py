@@ -36,7 +36,10 @@ _DIAR_AUDIO = {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers
 _DIAR_HEAD = {"hidden_size": 192, "num_speakers": 8, "audio_hidden_size": 512, "subsampling_factor": 8}
 _WORDS = {"hidden_size": 1280, "intermediate_size": 640, "num_hidden_layers": 2, "num_attention_heads": 16,
           "vocab_size": 23863, "upsampling_factor": 2}
-_TEXT = {"model_type": "nemotron_h", "hidden_size": 2688, "intermediate_size": 1856,
+# The composite's text defaults over NemotronHConfig's own (vocab_size, heads, head_dim).
+_TEXT = {"model_type": "nemotron_h", "vocab_size": 131072, "num_attention_heads": 32, "head_dim": 128,
+         "ssm_state_size": 128, "mamba_head_dim": 64, "n_groups": 8, "conv_kernel": 4, "expand": 2,
+         "n_shared_experts": 1, "hidden_size": 2688, "intermediate_size": 1856,
          "hybrid_override_pattern": "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME", "mamba_num_heads": 64,
          "max_position_embeddings": 262144, "moe_intermediate_size": 1856,
          "moe_shared_expert_intermediate_size": 3712, "n_routed_experts": 128, "num_experts_per_tok": 6,

@@ -38,6 +38,9 @@ from vram.model import Attention, Block, Component, Linear, ModelSpec
 
 _ENCODER = {"input_dim": 160, "num_layers": 10, "hidden_dim": 1024, "feedforward_mult": 4, "num_heads": 8,
             "output_dim": 42, "max_pos_emb": 512, "conv_kernel_size": 15, "conv_expansion_factor": 2}
+# GraniteConfig's defaults, for a composite without text_config (transformers builds the granite class's).
+_GRANITE_TEXT = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                 "num_attention_heads": 32, "max_position_embeddings": 2048}
 _QFORMER = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
             "cross_attention_frequency": 2, "encoder_hidden_size": 1408}
 
@@ -158,7 +161,7 @@ def build_vibevoice_asr(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpe
 
 
 def build_granite_speech(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
-    text = text_model(cfg, "granite", {}, merge=False, ties=True, tie_default=True, model_id=model_id)
+    text = text_model(cfg, "granite", _GRANITE_TEXT, merge=False, ties=True, tie_default=True, model_id=model_id)
     assert text.text is not None
     queries = cfg.int("window_size", 15) // cfg.int("downsample_rate", 5)
     encoder = conformer_encoder(_with_defaults(cfg, "encoder_config", _ENCODER))
