@@ -28,14 +28,15 @@ MODULES: dict[str, tuple[str, ...]] = {
         "eurobert", "exaone4", "gemma", "gemma2", "gemma3_text", "glm", "glm4", "granite",
         "granite_swa", "hunyuan_v1_dense", "hyperclovax", "jais2", "llama", "ministral3", "mistral",
         "mllama_text_model", "nanochat", "nemotron", "olmo", "olmo3", "phi3", "qwen2",
-        "qwen2_5_vl_text", "qwen2_vl_text", "qwen3", "qwen3_vl_text", "seed_oss", "smollm3"),
+        "qwen2_5_omni_text", "qwen2_5_vl_text", "qwen2_vl_text", "qwen3", "qwen3_vl_text", "seed_oss", "smollm3",
+        "voxtral_realtime_text"),
     "families.mimo": ("mimo_v2_flash",),
     "families.moe": ("afmoe", "axk1", "beam", "cohere2_moe", "deepseek_v2", "deepseek_v3",
         "deepseek_v32", "ernie4_5_moe", "exaone_moe", "flex_olmo", "flint", "glm4_moe",
         "glm4_moe_lite", "glm_moe_dsa", "gpt_oss", "granitemoe", "granitemoe_swa", "hunyuan_v1_moe",
         "hy_v3", "jetmoe", "kolibri1", "laguna", "llama4_text", "mellum", "minimax_m2",
         "minimax_m3_vl_text", "mixtral", "olmoe", "phimoe", "qwen2_moe", "qwen3_moe",
-        "qwen3_vl_moe_text"),
+        "qwen3_omni_moe_text", "qwen3_vl_moe_text"),
     "families.recurrent": ("bailing_hybrid", "falcon_h1", "kimi_linear", "lfm2", "lfm3"),
     "families.rnn": ("recurrent_gemma", "rwkv", "xlstm"),
     "decoders": ("falcon", "gpt2", "gpt_bigcode"),
@@ -62,11 +63,15 @@ MODULES: dict[str, tuple[str, ...]] = {
     "vlm_kimi": ("kimi_k25",),
     "vlm_more": ("cohere2_vision", "lfm2_vl", "video_llava", "vipllava"),
     "vlm_perceiver": ("idefics2",),
+    "vlm_audio": ("audioflamingo3", "glmasr", "moss_transcribe_diarize", "musicflamingo", "qwen2_5_omni_thinker",
+        "qwen2_audio", "qwen3_asr", "qwen3_omni_moe_thinker", "voxtral", "voxtral_realtime"),
+    "vlm_speech": ("granite_speech", "granite_speech_plus", "phi4_multimodal", "vibevoice_asr"),
+    "vlm_nemo": ("nemo_speechlm",),
 }
 
 # The modules whose builders take a whole vision-language config (never a text_config).
 MULTIMODAL: frozenset[str] = frozenset({"multimodal", "vlm", "vlm_deepseek", "vlm_gemma", "vlm_glm", "vlm_kimi",
-                                        "vlm_more", "vlm_perceiver"})
+                                        "vlm_more", "vlm_perceiver", "vlm_audio", "vlm_speech", "vlm_nemo"})
 
 MODULE_OF: dict[str, str] = {t: module for module, types in MODULES.items() for t in types}
 

@@ -67,6 +67,18 @@ FAMILIES: dict[str, Family] = {
 }
 FAMILIES["mllama_text_model"] = FAMILIES["llama"]
 FAMILIES["qwen2_5_vl_text"] = FAMILIES["qwen2"]
+# The text model of Voxtral Realtime (vram.architectures.vlm_audio): Mistral's layers, each with an
+# ada_rms_norm (hidden -> 32 -> hidden, bias-free) that conditions the MLP input on the delay.
+FAMILIES["voxtral_realtime_text"] = Family(
+    modeling=_m("voxtral_realtime"), pattern="window", layer_other=lambda r, b, kind, moe: 2 * 32 * b.hidden,
+    defaults={"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 131072,
+              "sliding_window": 4096})
+# The thinker's text model of Qwen2.5-Omni (vram.architectures.vlm_audio): qwen2's layers, its own defaults.
+FAMILIES["qwen2_5_omni_text"] = Family(modeling=_m("qwen2_5_omni"), qkv_bias=True, o_bias=False, pattern="qwen2",
+                                       defaults={**QWEN2, "vocab_size": 152064, "hidden_size": 3584,
+                                                 "intermediate_size": 18944, "num_hidden_layers": 28,
+                                                 "num_attention_heads": 28, "num_key_value_heads": 4})
 FAMILIES["qwen2_vl_text"] = FAMILIES["qwen2"]
 
 
