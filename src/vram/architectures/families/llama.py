@@ -43,6 +43,10 @@ FAMILIES: dict[str, Family] = {
     "phi3": Family(modeling=_m("phi3"), fused_qkv=True, fused_gate_up=True, pattern="window",
                    qkv_bias=False, o_bias=False),
     "granite": Family(modeling=_m("granite")),
+    # Granite-Docling's text model (models/granite_docling/modeling_granite_docling.py): Granite's layer.
+    "granite_docling_text": Family(modeling=_m("granite_docling"), defaults={
+        "vocab_size": 133800, "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 4}),
     "glm4": Family(modeling=_m("glm4"), fused_gate_up=True, norms_per_layer=4, qkv_bias="attention_bias",
                    o_bias=False, defaults={"attention_bias": True, "head_dim": 128}),
     "smollm3": Family(modeling=_m("smollm3"), tied_default=True),

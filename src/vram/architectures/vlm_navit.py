@@ -1,0 +1,78 @@
+"""Vision-language models whose tower is a native-resolution ViT of the Qwen2.5-VL lineage.
+
+- ``exaone4_5``: transformers 5.23 ``models/exaone4_5/modeling_exaone4_5.py``
+  (``Exaone4_5_ForConditionalGeneration``): Qwen2.5-VL's vision transformer (a bias-free Conv3d patch
+  embedding, blocks of two RMSNorms, fused qkv and output projection with biases, a gated MLP with
+  biases, and the RMSNorm + two-layer patch merger) whose attention has ``num_key_value_heads`` K/V
+  heads (grouped-query attention in the tower), on an EXAONE 4 text model; the lm_head is tied by the
+  composite's ``tie_word_embeddings`` (false by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vram.architectures._config import Cfg
+from vram.architectures.vlm import _compose, _sub, _text
+from vram.errors import ConfigError
+from vram.model import Attention, Block, Component, Linear, ModelSpec, VisionDims
+
+
+def _lin(name: str, n_in: int, n_out: int, bias: bool = True) -> Linear:
+    return Linear(name=name, in_features=n_in, out_features=n_out, bias=bias)
+
+
+def nested(cfg: Cfg, key: str, defaults: Mapping[str, Any]) -> Cfg:
+    """A sub-config with its class's defaults under the values it gives (save_pretrained writes a
+    nested config as a diff against its class)."""
+    given = _sub(cfg, key, {})
+    return Cfg({**defaults, **{k: v for k, v in given._data.items() if v is not None}}, where=key, used=cfg.used)
+
+
+def qwen25_vl_tower(v: Cfg) -> tuple[Component, VisionDims]:
+    """Qwen2.5-VL's vision transformer (``models/qwen2_5_vl/modeling_qwen2_5_vl.py``) with
+    ``num_key_value_heads`` K/V heads (all heads when absent); class defaults of Qwen2_5_VLVisionConfig."""
+    h, depth, heads = v.int("hidden_size", 3584), v.int("depth", 32), v.int("num_heads", 16)
+    inter, out = v.int("intermediate_size", 3420), v.int("out_hidden_size", 3584)
+    patch, tps, chans = v.int("patch_size", 14), v.int("temporal_patch_size", 2), v.int("in_channels", 3)
+    merge = v.int("spatial_merge_size", 2)
+    kv = v.int("num_key_value_heads", heads)
+    if h % heads or heads % kv:
+        raise ConfigError(f"config field 'vision_config:num_heads' ({heads}) must divide hidden_size ({h}) and be a "
+                          f"multiple of num_key_value_heads ({kv})")
+    hd = h // heads
+    block = Block(name="vision_block", count=depth, linears=(
+        _lin("attn.qkv", h, (heads + 2 * kv) * hd), _lin("attn.proj", heads * hd, h),
+        _lin("mlp.gate_proj", h, inter), _lin("mlp.up_proj", h, inter), _lin("mlp.down_proj", inter, h)),
+        other_params=2 * h, mlp_width=inter,
+        attention=Attention(kind="full", num_heads=heads, num_kv_heads=kv, head_dim=hd, v_head_dim=hd))
+    merged = h * merge * merge
+    tower = Component(name="vision_tower", kind="vision", blocks=(
+        Block(name="patch_embed", other_params=h * chans * tps * patch * patch), block,
+        Block(name="merger", linears=(_lin("merger.mlp.0", merged, merged), _lin("merger.mlp.2", merged, out)),
+              other_params=h)))
+    image = 448
+    grid = (image // patch) ** 2
+    tokens = grid // (merge * merge)
+    dims = VisionDims(hidden_size=h, num_layers=depth, num_heads=heads, intermediate_size=inter, image_size=image,
+                      patch_size=patch, patches_per_image=grid, llm_tokens_per_image=tokens,
+                      llm_tokens_per_frame=tokens // tps, resize="native", merge=merge * merge)
+    return tower, dims
+
+
+_EXAONE4_TEXT = {"model_type": "exaone4", "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 16384,
+                 "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32}
+
+
+def build_exaone4_5(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    t = nested(cfg, "text_config", _EXAONE4_TEXT)
+    text = _text(cfg, t, default_type="exaone4", fixed_type="exaone4", tie_default=False, model_id=model_id)
+    tower, dims = qwen25_vl_tower(nested(cfg, "vision_config", {"num_key_value_heads": 8}))
+    notes = [f"images assumed {dims.image_size}x{dims.image_size} pixels unless --image-size says: "
+             f"{dims.patches_per_image} patches, {dims.llm_tokens_per_image} tokens after the merger "
+             "(native resolution: larger images cost more)"]
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[tower], vision=dims, notes=notes)
+
+
+BUILDERS = {"exaone4_5": build_exaone4_5}
