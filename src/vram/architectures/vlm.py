@@ -48,15 +48,19 @@ def _sub(cfg: Cfg, key: str, absent: Mapping[str, Any]) -> Cfg:
 
 
 def _text(cfg: Cfg, t: Cfg, *, default_type: str, fixed_type: str | None, tie_default: bool | None,
-          model_id: str) -> ModelSpec:
+          model_id: str, text_tie: bool | None = None) -> ModelSpec:
     """The language model, with the composite's own tie_word_embeddings (``tie_default`` None: the
-    composite wraps a whole causal LM that ties by its own text config, as Llama 4 does)."""
+    composite wraps a whole causal LM that ties by its own text config, as Llama 4 does).
+    ``text_tie`` (the text config class's default) for composites whose config class also ties when
+    the text config says so (the pre-v5 place of the flag, forwarded by Qwen2-VL-style configs)."""
     from vram.architectures import build_text_model
 
     text_type = fixed_type or t.str("model_type", default_type)
     if tie_default is None:
         return build_text_model(t, text_type, model_id=model_id)
     tie = cfg.bool("tie_word_embeddings", tie_default)
+    if text_tie is not None and not tie:
+        tie = t.bool("tie_word_embeddings", text_tie)
     tc = Cfg({**t._data, "tie_word_embeddings": tie}, where=t._where, used=cfg.used)
     return build_text_model(tc, text_type, model_id=model_id)
 

@@ -78,7 +78,8 @@ def glm4v_tower(v: Cfg, *, ocr: bool = False) -> tuple[Component, VisionDims]:
 def build_glm4v(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     text_type = _TEXT[model_type]
     t = _sub(cfg, "text_config", {})
-    text = _text(cfg, t, default_type=text_type, fixed_type=text_type, tie_default=False, model_id=model_id)
+    text = _text(cfg, t, default_type=text_type, fixed_type=text_type, tie_default=False, model_id=model_id,
+                 text_tie=False)
     v = _sub(cfg, "vision_config", {})
     if model_type == "glm_ocr":
         v = Cfg({**_OCR_VISION, **{k: val for k, val in v._data.items() if val is not None}}, where="vision_config",

@@ -6,6 +6,15 @@
   biases, and the RMSNorm + two-layer patch merger) whose attention has ``num_key_value_heads`` K/V
   heads (grouped-query attention in the tower), on an EXAONE 4 text model; the lm_head is tied by the
   composite's ``tie_word_embeddings`` (false by default).
+- ``video_llama_3``: ``models/video_llama_3/modeling_video_llama_3.py`` (VideoLlama3ForConditionalGeneration):
+  SigLIP's encoder layers behind a Conv2d patch embedding with bias and no position table (2D rotary
+  positions), a post LayerNorm, and a two-layer projector with biases (vision width -> text width ->
+  text width) on a qwen2 text model (untied by default).
+- ``paddleocr_vl``: ``models/paddleocr_vl/modeling_paddleocr_vl.py`` (PaddleOCRVLForConditionalGeneration):
+  the same SigLIP NaViT with a learned table of (image_size / patch_size)^2 positions, and a projector
+  of a LayerNorm, a square linear layer over ``spatial_merge_size^2`` merged patches and a linear layer
+  into the text width (biases), on an ERNIE 4.5 text model (tied by default). Both configs also tie
+  when the text config says so (the pre-v5 place of the flag).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vram.architectures._config import Cfg
+from vram.architectures.multimodal import _vit_layer
 from vram.architectures.vlm import _compose, _sub, _text
 from vram.errors import ConfigError
 from vram.model import Attention, Block, Component, Linear, ModelSpec, VisionDims
@@ -75,4 +85,64 @@ def build_exaone4_5(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[tower], vision=dims, notes=notes)
 
 
-BUILDERS = {"exaone4_5": build_exaone4_5}
+_SIGLIP = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+           "image_size": 224, "patch_size": 16}
+_PADDLE_VISION = {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27, "num_attention_heads": 16,
+                  "image_size": 384, "patch_size": 14}
+_ERNIE_TEXT = {"vocab_size": 103424, "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 18,
+               "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 128}
+_QWEN2_TEXT = {"model_type": "qwen2", "vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 22016,
+               "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32}
+
+
+def siglip_navit_tower(v: Cfg, *, positions: bool) -> tuple[Component, VisionDims]:
+    """SigLIP encoder layers at native resolution: a Conv2d patch embedding with bias, a learned
+    position table only when ``positions``, a post LayerNorm, no pooling head."""
+    h, inter = v.int("hidden_size"), v.int("intermediate_size")
+    layers, heads = v.int("num_hidden_layers"), v.int("num_attention_heads")
+    patch, chans, image = v.int("patch_size"), v.int("num_channels", 3), v.int("image_size")
+    merge = v.int("spatial_merge_size", 2)
+    if h % heads:
+        raise ConfigError(f"config field 'vision_config:hidden_size' ({h}) is not divisible by "
+                          f"'num_attention_heads' ({heads})")
+    grid = (image // patch) ** 2
+    embed = chans * patch * patch * h + h + (grid * h if positions else 0)
+    tower = Component(name="vision_tower", kind="vision", blocks=(
+        Block(name="patch_embedding", other_params=embed), _vit_layer(h, inter, heads, count=layers),
+        Block(name="post_layernorm", other_params=2 * h)))
+    tokens = grid // (merge * merge)
+    dims = VisionDims(hidden_size=h, num_layers=layers, num_heads=heads, intermediate_size=inter, image_size=image,
+                      patch_size=patch, patches_per_image=grid, llm_tokens_per_image=tokens,
+                      llm_tokens_per_frame=tokens, resize="native", merge=merge * merge)
+    return tower, dims
+
+
+def build_siglip_navit(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    paddle = model_type == "paddleocr_vl"
+    if paddle:
+        t = nested(cfg, "text_config", _ERNIE_TEXT)
+        text = _text(cfg, t, default_type="ernie4_5", fixed_type="ernie4_5", tie_default=True, model_id=model_id,
+                     text_tie=True)
+    else:
+        t = nested(cfg, "text_config", _QWEN2_TEXT)
+        text = _text(cfg, t, default_type="qwen2", fixed_type=None, tie_default=False, model_id=model_id,
+                     text_tie=False)
+    assert text.text is not None
+    v = nested(cfg, "vision_config", _PADDLE_VISION if paddle else _SIGLIP)
+    tower, dims = siglip_navit_tower(v, positions=paddle)
+    vh, th = dims.hidden_size, text.text.hidden_size
+    if paddle:
+        merged = vh * dims.merge
+        proj = Block(name="projector", linears=(_lin("linear_1", merged, merged), _lin("linear_2", merged, th)),
+                     other_params=2 * vh)
+    else:
+        proj = Block(name="projector", linears=(_lin("readout.0", vh, th), _lin("readout.2", th, th)))
+    notes = [f"images assumed {dims.image_size}x{dims.image_size} pixels unless --image-size says: "
+             f"{dims.patches_per_image} patches, {dims.llm_tokens_per_image} tokens after the "
+             f"{dims.merge}-patch merge (native resolution: larger images cost more)"]
+    return _compose(text, cfg, model_id=model_id, model_type=model_type,
+                    extra=[tower, Component(name="projector", kind="projector", blocks=(proj,))], vision=dims,
+                    notes=notes)
+
+
+BUILDERS = {"exaone4_5": build_exaone4_5, "video_llama_3": build_siglip_navit, "paddleocr_vl": build_siglip_navit}
