@@ -152,11 +152,17 @@ def build_qwen3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
 
 
 def build_internvl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
-    """InternVL (transformers' own class): InternViT + pixel-shuffle LayerNorm/MLP projector + any LM."""
+    """InternVL (transformers' own class): InternViT + pixel-shuffle LayerNorm/MLP projector + any LM.
+    Qianfan-OCR (``models/qianfan_ocr/modeling_qianfan_ocr.py``) builds the same modules; its config
+    classes default to a qwen3 text model, an untied lm_head and q/k/v biases in the tower."""
+    qianfan = model_type == "qianfan_ocr"
     t = _sub(cfg, "text_config", {})
-    text = _text(cfg, t, default_type="qwen2", fixed_type=None, tie_default=True, model_id=model_id)
+    text = _text(cfg, t, default_type="qwen3" if qianfan else "qwen2", fixed_type=None, tie_default=not qianfan,
+                 model_id=model_id)
     assert text.text is not None
     v = _sub(cfg, "vision_config", {})
+    if qianfan and not v.has("attention_bias"):
+        v = Cfg({**v._data, "attention_bias": True}, where="vision_config", used=cfg.used)
     tower, dims = internvl_tower(v)
     ratio = cfg.raw("downsample_ratio", 0.5)
     factor = int(1 / ratio) ** 2 if isinstance(ratio, int | float) and 0 < ratio <= 1 else 4
@@ -202,6 +208,7 @@ BUILDERS: dict[str, Callable[..., ModelSpec]] = {
     "qwen3_5": build_qwen3_vl,
     "qwen3_5_moe": build_qwen3_vl,
     "internvl": build_internvl,
+    "qianfan_ocr": build_internvl,
     "idefics3": build_idefics3,
     "smolvlm": build_idefics3,
 }

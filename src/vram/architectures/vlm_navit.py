@@ -6,6 +6,10 @@
   biases, and the RMSNorm + two-layer patch merger) whose attention has ``num_key_value_heads`` K/V
   heads (grouped-query attention in the tower), on an EXAONE 4 text model; the lm_head is tied by the
   composite's ``tie_word_embeddings`` (false by default).
+- ``hyperclovax_vision_v2``: ``models/hyperclovax_vision_v2/modeling_hyperclovax_vision_v2.py``
+  (HyperCLOVAXVisionV2ForConditionalGeneration): the Qwen2.5-VL tower itself (``qwen2_5_vl_vision``)
+  and one linear layer with bias from its ``out_hidden_size`` into a HyperCLOVA X text model; tied by
+  default.
 - ``video_llama_3``: ``models/video_llama_3/modeling_video_llama_3.py`` (VideoLlama3ForConditionalGeneration):
   SigLIP's encoder layers behind a Conv2d patch embedding with bias and no position table (2D rotary
   positions), a post LayerNorm, and a two-layer projector with biases (vision width -> text width ->
@@ -73,6 +77,25 @@ def qwen25_vl_tower(v: Cfg) -> tuple[Component, VisionDims]:
 
 _EXAONE4_TEXT = {"model_type": "exaone4", "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 16384,
                  "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32}
+
+
+_HCX_TEXT = {"model_type": "hyperclovax", "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+             "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "head_dim": 128}
+
+
+def build_hyperclovax_vision_v2(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    t = nested(cfg, "text_config", _HCX_TEXT)
+    text = _text(cfg, t, default_type="hyperclovax", fixed_type=None, tie_default=True, model_id=model_id)
+    assert text.text is not None
+    v = nested(cfg, "vision_config", {})
+    tower, dims = qwen25_vl_tower(v)
+    proj = Component(name="projector", kind="projector", blocks=(Block(name="projector", linears=(
+        _lin("projector", v.int("out_hidden_size", 3584), text.text.hidden_size),)),))
+    notes = [f"images assumed {dims.image_size}x{dims.image_size} pixels unless --image-size says: "
+             f"{dims.patches_per_image} patches, {dims.llm_tokens_per_image} tokens after the merger "
+             "(native resolution: larger images cost more)"]
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
+                    notes=notes)
 
 
 def build_exaone4_5(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
@@ -145,4 +168,5 @@ def build_siglip_navit(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec
                     notes=notes)
 
 
-BUILDERS = {"exaone4_5": build_exaone4_5, "video_llama_3": build_siglip_navit, "paddleocr_vl": build_siglip_navit}
+BUILDERS = {"exaone4_5": build_exaone4_5, "hyperclovax_vision_v2": build_hyperclovax_vision_v2,
+            "video_llama_3": build_siglip_navit, "paddleocr_vl": build_siglip_navit}

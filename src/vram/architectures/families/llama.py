@@ -84,6 +84,11 @@ def _bitnet_norms(r: Reading, b: Basics, kind: str, moe: bool) -> int:
     return b.hidden + r.int("intermediate_size")
 
 
+def _peri_norms(r: Reading, b: Basics, kind: str, moe: bool) -> int:
+    """HyperCLOVA X's post_norm1 / post_norm2 after each sub-layer, built when use_post_norm."""
+    return 2 * b.hidden if r.bool("use_post_norm", True) else 0
+
+
 def _diff_lambdas(r: Reading, b: Basics, kind: str, moe: bool) -> int:
     """lambda_q1, lambda_k1, lambda_q2, lambda_k2: one head_dim vector each (modeling_diffllama)."""
     return 4 * b.head_dim
@@ -100,7 +105,7 @@ FAMILIES.update({
     "bitnet": Family(modeling=_m("bitnet"), layer_other=_bitnet_norms),
     "diffllama": Family(modeling=_m("diffllama"), layer_other=_diff_lambdas),
     # post_norm1 / post_norm2 after attention and MLP (Peri-LN).
-    "hyperclovax": Family(modeling=_m("hyperclovax"), norms_per_layer=4),
+    "hyperclovax": Family(modeling=_m("hyperclovax"), layer_other=_peri_norms, defaults={"use_post_norm": True}),
     # A learned sink logit per head in every layer; every fourth layer (from the first) full.
     "granite_swa": Family(modeling=_m("granite_swa"), sinks=True, tied_default=True, kinds=kinds_or(_every(4)),
                           defaults={"sliding_window": 128}),
