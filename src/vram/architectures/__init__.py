@@ -43,6 +43,7 @@ from vram.architectures.vlm_minicpm import BUILDERS as MINICPM_VLM_BUILDERS
 from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
 from vram.architectures.vlm_navit import BUILDERS as NAVIT_VLM_BUILDERS
 from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
+from vram.architectures.vlm_radio import BUILDERS as RADIO_VLM_BUILDERS
 from vram.errors import ConfigError, UnsupportedModelError
 from vram.model import ModelSpec
 
@@ -72,6 +73,7 @@ _MULTIMODAL.update(DEEPSEEK_VLM_BUILDERS)
 _MULTIMODAL.update(DOCLING_VLM_BUILDERS)
 _MULTIMODAL.update(NAVIT_VLM_BUILDERS)
 _MULTIMODAL.update(MINICPM_VLM_BUILDERS)
+_MULTIMODAL.update(RADIO_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)

@@ -10,6 +10,12 @@
   (HyperCLOVAXVisionV2ForConditionalGeneration): the Qwen2.5-VL tower itself (``qwen2_5_vl_vision``)
   and one linear layer with bias from its ``out_hidden_size`` into a HyperCLOVA X text model; tied by
   default.
+- ``cosmos3_edge``: ``models/cosmos3_edge/modeling_cosmos3_edge.py`` (Cosmos3EdgeForConditionalGeneration):
+  SigLIP2's NaViT (a linear patch embedding with bias, a table of ``num_patches`` positions, SigLIP
+  layers, a post LayerNorm, no head) and a patch merger (a LayerNorm of the vision width, a linear layer
+  from ``spatial_merge_size^2`` merged patches into ``projector_hidden_size`` and one into the text
+  width, biases) on ``cosmos3_edge_text``, llama's layer with a non-gated MLP (families/llama.py);
+  the lm_head is never tied.
 - ``video_llama_3``: ``models/video_llama_3/modeling_video_llama_3.py`` (VideoLlama3ForConditionalGeneration):
   SigLIP's encoder layers behind a Conv2d patch embedding with bias and no position table (2D rotary
   positions), a post LayerNorm, and a two-layer projector with biases (vision width -> text width ->
@@ -98,6 +104,36 @@ def build_hyperclovax_vision_v2(cfg: Cfg, model_type: str, *, model_id: str) -> 
                     notes=notes)
 
 
+_COSMOS_VISION = {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27, "num_attention_heads": 16,
+                  "num_patches": 256, "patch_size": 16, "spatial_merge_size": 2}
+
+
+def build_cosmos3_edge(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    t = nested(cfg, "text_config", {})
+    # The class ties nothing (its _tied_weights_keys is empty), whatever tie_word_embeddings says.
+    untied = Cfg({**cfg._data, "tie_word_embeddings": False}, used=cfg.used)
+    text = _text(untied, t, default_type="cosmos3_edge_text", fixed_type="cosmos3_edge_text", tie_default=False,
+                 model_id=model_id)
+    assert text.text is not None
+    v = nested(cfg, "vision_config", _COSMOS_VISION)
+    h, patch, positions = v.int("hidden_size"), v.int("patch_size"), v.int("num_patches")
+    side = round(positions ** 0.5) * patch  # the table's grid, interpolated to each image's grid
+    tower, dims = siglip_navit_tower(Cfg({**v._data, "image_size": side}, where="vision_config", used=cfg.used),
+                                     positions=True)
+    merged, wide = h * dims.merge, cfg.int("projector_hidden_size", 11520)
+    proj = Component(name="projector", kind="projector", blocks=(Block(name="projector", linears=(
+        _lin("linear_fc1", merged, wide), _lin("linear_fc2", wide, text.text.hidden_size)), other_params=2 * h),))
+    # The patch embedding is a linear layer over flattened patches: the same count as siglip's conv.
+    tower = Component(name=tower.name, kind=tower.kind, blocks=(
+        Block(name="patch_embedding", other_params=v.int("num_channels", 3) * patch * patch * h + h + positions * h),
+        *tower.blocks[1:]))
+    notes = [f"images assumed {dims.image_size}x{dims.image_size} pixels unless --image-size says: "
+             f"{dims.patches_per_image} patches, {dims.llm_tokens_per_image} tokens after the merger "
+             "(native resolution: larger images cost more)"]
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
+                    notes=notes)
+
+
 def build_exaone4_5(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     t = nested(cfg, "text_config", _EXAONE4_TEXT)
     text = _text(cfg, t, default_type="exaone4", fixed_type="exaone4", tie_default=False, model_id=model_id)
@@ -169,4 +205,4 @@ def build_siglip_navit(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec
 
 
 BUILDERS = {"exaone4_5": build_exaone4_5, "hyperclovax_vision_v2": build_hyperclovax_vision_v2,
-            "video_llama_3": build_siglip_navit, "paddleocr_vl": build_siglip_navit}
+            "video_llama_3": build_siglip_navit, "cosmos3_edge": build_cosmos3_edge, "paddleocr_vl": build_siglip_navit}

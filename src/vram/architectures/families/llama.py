@@ -43,6 +43,11 @@ FAMILIES: dict[str, Family] = {
     "phi3": Family(modeling=_m("phi3"), fused_qkv=True, fused_gate_up=True, pattern="window",
                    qkv_bias=False, o_bias=False),
     "granite": Family(modeling=_m("granite")),
+    # Cosmos 3 Edge's text model (models/cosmos3_edge/modeling_cosmos3_edge.py): llama's layer with a
+    # non-gated fc1 / fc2 MLP (biases by mlp_bias).
+    "cosmos3_edge_text": Family(modeling=_m("cosmos3_edge"), gated=False, defaults={
+        "vocab_size": 131072, "hidden_size": 2048, "intermediate_size": 9216, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128}),
     # Granite-Docling's text model (models/granite_docling/modeling_granite_docling.py): Granite's layer.
     "granite_docling_text": Family(modeling=_m("granite_docling"), defaults={
         "vocab_size": 133800, "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 28,
