@@ -47,6 +47,7 @@ def radio_tower(v: Cfg) -> tuple[Component, VisionDims]:
         raise ConfigError(f"config field 'vision_config:mlp_ratio' must be a positive number, got {ratio!r}")
     inter = int(h * ratio)
     qkv_bias = v.bool("qkv_bias", True)
+    mlp: tuple[Linear, ...]
     if v.bool("use_swiglu_ffn", False):
         inter = (int(inter * 2 / 3) + 7) // 8 * 8
         mlp = (_lin("gate_proj", h, inter, True), _lin("up_proj", h, inter, True), _lin("down_proj", inter, h, True))
