@@ -132,14 +132,16 @@ def build_mistral3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                     notes=notes)
 
 
-_QWEN_VL_TEXT = {"qwen3_vl": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text", "qwen3_5": "qwen3_5_text",
+_QWEN_VL_TEXT = {"qwen3_vl": "qwen3_vl_text", "cosmos3_omni": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text",
+                 "qwen3_5": "qwen3_5_text",
                  "qwen3_5_moe": "qwen3_5_moe_text"}
 
 
 def build_qwen3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """Qwen3-VL and Qwen3-VL-MoE: qwen3 / qwen3_moe text + native-resolution ViT with DeepStack.
     Qwen3.5 and Qwen3.5-MoE: the Qwen3-Next-style hybrid text model (Gated DeltaNet + gated attention)
-    and the same ViT without DeepStack mergers."""
+    and the same ViT without DeepStack mergers. Cosmos 3 Omni (``models/cosmos3_omni/modular_cosmos3_omni.py``)
+    is Qwen3VLForConditionalGeneration under its own config (its checkpoints' audio parts are not built)."""
     text_type = _QWEN_VL_TEXT[model_type]
     t = _sub(cfg, "text_config", {})
     text = _text(cfg, t, default_type=text_type, fixed_type=text_type, tie_default=False, model_id=model_id)
@@ -205,6 +207,7 @@ BUILDERS: dict[str, Callable[..., ModelSpec]] = {
     "lighton_ocr": build_mistral3,
     "qwen3_vl": build_qwen3_vl,
     "qwen3_vl_moe": build_qwen3_vl,
+    "cosmos3_omni": build_qwen3_vl,
     "qwen3_5": build_qwen3_vl,
     "qwen3_5_moe": build_qwen3_vl,
     "internvl": build_internvl,
