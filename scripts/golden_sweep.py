@@ -200,6 +200,15 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                                     "vision_config": {"depth": 3, "hidden_size": 256, "num_heads": 4,
                                                       "intermediate_size": 512, "out_hidden_size": 512,
                                                       "deepstack_visual_indexes": [1]}}},
+    "muse_glimmer": {"small_text_tie": {
+        "out_hidden_size": 1536, "projector_hidden_size": 256,
+        "text_config": {"num_hidden_layers": 4, "hidden_size": 512, "intermediate_size": 1024, "num_attention_heads": 8,
+                        "num_key_value_heads": 2, "head_dim": 64, "vocab_size": 1000, "tie_word_embeddings": True,
+                        "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+                        "layer_rope_theta": [10000.0, 0, 10000.0, 0]},
+        "vision_config": {"num_hidden_layers": 2, "hidden_size": 384, "num_attention_heads": 6,
+                          "intermediate_size": 768, "pos_emb_height": 16, "pos_emb_width": 16,
+                          "layer_types": ["window_attention", "full_attention"], "patch_temporal": 1}}},
     "cosmos3_edge": {"tied_flag_bias": {
         "tie_word_embeddings": True, "projector_hidden_size": 640,
         "text_config": {"num_hidden_layers": 2, "hidden_size": 512, "intermediate_size": 1024, "num_attention_heads": 8,

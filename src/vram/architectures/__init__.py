@@ -41,6 +41,7 @@ from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
 from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
 from vram.architectures.vlm_minicpm import BUILDERS as MINICPM_VLM_BUILDERS
 from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
+from vram.architectures.vlm_muse import BUILDERS as MUSE_VLM_BUILDERS
 from vram.architectures.vlm_navit import BUILDERS as NAVIT_VLM_BUILDERS
 from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
 from vram.architectures.vlm_radio import BUILDERS as RADIO_VLM_BUILDERS
@@ -74,6 +75,7 @@ _MULTIMODAL.update(DOCLING_VLM_BUILDERS)
 _MULTIMODAL.update(NAVIT_VLM_BUILDERS)
 _MULTIMODAL.update(MINICPM_VLM_BUILDERS)
 _MULTIMODAL.update(RADIO_VLM_BUILDERS)
+_MULTIMODAL.update(MUSE_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)

@@ -48,6 +48,11 @@ FAMILIES: dict[str, Family] = {
     "cosmos3_edge_text": Family(modeling=_m("cosmos3_edge"), gated=False, defaults={
         "vocab_size": 131072, "hidden_size": 2048, "intermediate_size": 9216, "num_hidden_layers": 28,
         "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128}),
+    # Muse Glimmer's text model (models/muse_glimmer/modeling_muse_glimmer.py): Gemma 2's four norms per layer,
+    # a sigmoid output gate (gate_proj) as wide as the queries, q/k norms and embedding norm without weights.
+    "muse_glimmer_text": Family(modeling=_m("muse_glimmer"), norms_per_layer=4, q_gate=True, defaults={
+        "vocab_size": 202048, "hidden_size": 6656, "intermediate_size": 19968, "num_hidden_layers": 52,
+        "num_attention_heads": 32, "num_key_value_heads": 2, "head_dim": 128, "sliding_window": 2048}),
     # Granite-Docling's text model (models/granite_docling/modeling_granite_docling.py): Granite's layer.
     "granite_docling_text": Family(modeling=_m("granite_docling"), defaults={
         "vocab_size": 133800, "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 28,
