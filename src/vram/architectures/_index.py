@@ -18,18 +18,18 @@ if TYPE_CHECKING:
 
 MODULES: dict[str, tuple[str, ...]] = {
     "families.gemma": ("gemma3n_text", "gemma4_text", "gemma4_unified_text"),
-    "families.glm4v": ("glm4v_moe_text", "glm4v_text"),
+    "families.glm4v": ("glm4v_moe_text", "glm4v_text", "glm_ocr_text"),
     "families.gpt": ("biogpt", "codegen", "cpmant", "ctrl", "gpt_neo", "gpt_neox_japanese", "gptj",
         "modernbert-decoder", "mpt", "openai-gpt", "persimmon", "xglm"),
     "families.hybrid": ("bamba", "falcon_mamba", "granitemoehybrid", "jamba", "mamba", "mamba2",
         "minimax", "nemotron_h", "olmo_hybrid", "qwen3_5_moe_text", "qwen3_5_text", "qwen3_next",
         "zamba", "zamba2"),
-    "families.llama": ("apertus", "arcee", "bitnet", "cohere2", "diffllama", "doge", "ernie4_5",
-        "eurobert", "exaone4", "gemma", "gemma2", "gemma3_text", "glm", "glm4", "granite",
-        "granite_swa", "hunyuan_v1_dense", "hyperclovax", "jais2", "llama", "ministral3", "mistral",
-        "mllama_text_model", "nanochat", "nemotron", "olmo", "olmo3", "phi3", "qwen2",
-        "qwen2_5_omni_text", "qwen2_5_vl_text", "qwen2_vl_text", "qwen3", "qwen3_vl_text", "seed_oss", "smollm3",
-        "voxtral_realtime_text"),
+    "families.llama": ("apertus", "arcee", "bitnet", "cohere2", "cosmos3_edge_text", "diffllama", "doge",
+        "ernie4_5", "eurobert", "exaone4", "gemma", "gemma2", "gemma3_text", "glm", "glm4", "granite",
+        "granite_docling_text", "granite_swa", "hunyuan_v1_dense", "hyperclovax", "jais2", "llama",
+        "ministral3", "mistral", "mllama_text_model", "muse_glimmer_text", "nanochat", "nemotron", "olmo",
+        "olmo3", "phi3", "qwen2", "qwen2_5_omni_text", "qwen2_5_vl_text", "qwen2_vl_text", "qwen3",
+        "qwen3_vl_text", "seed_oss", "smollm3", "voxtral_realtime_text"),
     "families.mimo": ("mimo_v2_flash",),
     "families.moe": ("afmoe", "axk1", "beam", "cohere2_moe", "deepseek_v2", "deepseek_v3",
         "deepseek_v32", "ernie4_5_moe", "exaone_moe", "flex_olmo", "flint", "glm4_moe",
@@ -55,11 +55,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "encoders_deberta": ("deberta", "deberta-v2"),
     "multimodal": ("llava", "llava_next", "llava_next_video", "llava_onevision", "mllama", "qwen2_5_vl",
         "qwen2_vl"),
-    "vlm": ("idefics3", "internvl", "lighton_ocr", "llama4", "mistral3", "qwen3_5", "qwen3_5_moe",
-        "qwen3_vl", "qwen3_vl_moe", "smolvlm"),
+    "vlm": ("cosmos3_omni", "idefics3", "internvl", "lighton_ocr", "llama4", "mistral3", "qianfan_ocr",
+        "qwen3_5", "qwen3_5_moe", "qwen3_vl", "qwen3_vl_moe", "smolvlm"),
     "vlm_deepseek": ("deepseek_vl",),
     "vlm_gemma": ("gemma3", "gemma4", "paligemma", "shieldgemma2"),
-    "vlm_glm": ("glm46v", "glm4v", "glm4v_moe"),
+    "vlm_glm": ("glm46v", "glm4v", "glm4v_moe", "glm_ocr", "glmga"),
     "vlm_kimi": ("kimi_k25",),
     "vlm_more": ("cohere2_vision", "lfm2_vl", "video_llava", "vipllava"),
     "vlm_perceiver": ("idefics2",),
@@ -67,11 +67,17 @@ MODULES: dict[str, tuple[str, ...]] = {
         "qwen2_audio", "qwen3_asr", "qwen3_omni_moe_thinker", "voxtral", "voxtral_realtime"),
     "vlm_speech": ("granite_speech", "granite_speech_plus", "phi4_multimodal", "vibevoice_asr"),
     "vlm_nemo": ("nemo_speechlm",),
+    "vlm_docling": ("granite_docling",),
+    "vlm_minicpm": ("minicpm_ocr", "minicpmv4_6", "minicpmv4_7"),
+    "vlm_muse": ("muse_glimmer",),
+    "vlm_navit": ("cosmos3_edge", "exaone4_5", "hyperclovax_vision_v2", "paddleocr_vl", "video_llama_3"),
+    "vlm_radio": ("nemotron_h_omni",),
 }
 
 # The modules whose builders take a whole vision-language config (never a text_config).
 MULTIMODAL: frozenset[str] = frozenset({"multimodal", "vlm", "vlm_deepseek", "vlm_gemma", "vlm_glm", "vlm_kimi",
-                                        "vlm_more", "vlm_perceiver", "vlm_audio", "vlm_speech", "vlm_nemo"})
+                                        "vlm_more", "vlm_perceiver", "vlm_audio", "vlm_speech", "vlm_nemo",
+                                        "vlm_docling", "vlm_minicpm", "vlm_muse", "vlm_navit", "vlm_radio"})
 
 MODULE_OF: dict[str, str] = {t: module for module, types in MODULES.items() for t in types}
 
