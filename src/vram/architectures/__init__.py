@@ -23,7 +23,7 @@ from vram.architectures.encoders import BUILDERS as ENCODER_BUILDERS
 from vram.architectures.encoders import encoder_refusal
 from vram.architectures.encoders_bert import BUILDERS as BERT_VARIANT_BUILDERS
 from vram.architectures.encoders_deberta import BUILDERS as DEBERTA_BUILDERS
-from vram.architectures.families import ARCHITECTURES, FAMILIES
+from vram.architectures.families import FAMILIES
 from vram.architectures.generic import build
 from vram.architectures.multimodal import (
     TowerLookup,
@@ -45,8 +45,6 @@ from vram.model import ModelSpec
 
 _TEXT_OTHER = {"gpt2": build_gpt2, "gpt_bigcode": build_gpt2, "falcon": build_falcon,
                "nemotron-nas": build_nemotron_nas}
-# Classes of remote-code models (no transformers class) whose builder is one of _TEXT_OTHER's.
-_TEXT_ARCHITECTURES = {"DeciLMForCausalLM": "nemotron-nas"}
 _MULTIMODAL = {
     "llava": build_llava_hf,
     "llava_next": build_llava_hf,
@@ -80,15 +78,43 @@ def supported_model_types() -> list[str]:
     return sorted(set(FAMILIES) | set(CLASSIC) | set(_TEXT_OTHER) | set(_MULTIMODAL) | set(_LLAVA_NEXT_ORIGINAL))
 
 
-def family_of(cfg: Cfg, model_type: str) -> str | None:
-    """The model_type whose family builds this config: its own, or the one its ``architectures`` names."""
-    if model_type in FAMILIES or model_type in _TEXT_OTHER or model_type in CLASSIC:
+def _known(model_type: str) -> bool:
+    return (model_type in FAMILIES or model_type in _TEXT_OTHER or model_type in CLASSIC
+            or model_type in _MULTIMODAL or model_type in _LLAVA_NEXT_ORIGINAL)
+
+
+def class_model_type(cfg: Cfg, model_type: str) -> str | None:
+    """The model_type vram reads this config as: its own when known, else the known model_type of the
+    first class in ``architectures`` that presets/architectures.json names (transformers' auto mappings
+    and remote-code classes with their modeling file), else None."""
+    if _known(model_type):
         return model_type
-    for name in cfg.str_list("architectures") or []:
-        if name in ARCHITECTURES:
-            return ARCHITECTURES[name]
-        if name in _TEXT_ARCHITECTURES:
-            return _TEXT_ARCHITECTURES[name]
+    names = cfg.str_list("architectures") or []
+    if not names:
+        return None
+    # The table is bundled static data (scripts/class_table.py), read once and only for a model_type
+    # vram does not know; imported here so that start-up does not pay for it.
+    from vram.presets import find_class
+
+    for name in names:
+        known = find_class(name)
+        if known is not None and _known(known):
+            return known
+    return None
+
+
+def _class_note(model_type: str, known: str, cfg: Cfg) -> str:
+    from vram.presets import find_class
+
+    name = next((n for n in cfg.str_list("architectures") or [] if find_class(n) == known), known)
+    return f"model_type {model_type!r} counted as {known!r}, the model_type of its architectures class {name}"
+
+
+def family_of(cfg: Cfg, model_type: str) -> str | None:
+    """The model_type whose text family builds this config: its own, or the one its ``architectures`` names."""
+    known = class_model_type(cfg, model_type)
+    if known in FAMILIES or known in _TEXT_OTHER or known in CLASSIC:
+        return known
     return None
 
 
@@ -97,14 +123,11 @@ def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     known = family_of(cfg, model_type)
     if known in FAMILIES:
         spec = build(cfg, known, FAMILIES[known], model_id=model_id)
-        if known != model_type:
-            spec = replace(spec, model_type=model_type, notes=spec.notes + (
-                f"model_type {model_type!r} counted as {known!r}, the family of its architectures class",))
-        return spec
+        return _as_class(spec, model_type, known, cfg)
     if known in _TEXT_OTHER:
-        return _TEXT_OTHER[known](cfg, known, model_id=model_id)
+        return _as_class(_TEXT_OTHER[known](cfg, known, model_id=model_id), model_type, known, cfg)
     if known in CLASSIC:
-        return build_classic(cfg, known, model_id=model_id)
+        return _as_class(build_classic(cfg, known, model_id=model_id), model_type, known, cfg)
     refusal = encoder_refusal(cfg, model_type)
     if refusal is not None:
         raise UnsupportedModelError(refusal)
@@ -114,6 +137,14 @@ def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         raise UnsupportedModelError(
             f"text model_type {model_type!r} has no family and its config cannot be read generically "
             f"({exc.message}); give a local folder with safetensors files, or a size such as 7B") from exc
+
+
+def _as_class(spec: ModelSpec, model_type: str, known: str, cfg: Cfg) -> ModelSpec:
+    """A spec built as ``known`` for a config whose own model_type is ``model_type``: keeps the config's
+    name and says which class it was read as."""
+    if known == model_type:
+        return spec
+    return replace(spec, model_type=model_type, notes=spec.notes + (_class_note(model_type, known, cfg),))
 
 
 def _no_towers(name: str) -> Mapping[str, Any] | None:
@@ -130,10 +161,12 @@ def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerL
     if model_type is None:
         raise ConfigError("config field 'model_type' is missing: cannot tell the architecture")
     try:
-        if model_type in _LLAVA_NEXT_ORIGINAL:
-            return build_llava_next_original(cfg, model_type, model_id=model_id, towers=towers)
-        if model_type in _MULTIMODAL:
-            return _MULTIMODAL[model_type](cfg, model_type, model_id=model_id)
+        known = class_model_type(cfg, model_type) or model_type
+        if known in _LLAVA_NEXT_ORIGINAL:
+            spec = build_llava_next_original(cfg, known, model_id=model_id, towers=towers)
+            return _as_class(spec, model_type, known, cfg)
+        if known in _MULTIMODAL:
+            return _as_class(_MULTIMODAL[known](cfg, known, model_id=model_id), model_type, known, cfg)
         return build_text_model(cfg, model_type, model_id=model_id)
     except UnsupportedModelError:
         raise
