@@ -8,79 +8,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vram.architectures import _index
 from vram.architectures._config import Cfg
-from vram.architectures.classic import FAMILIES as CLASSIC
-from vram.architectures.classic import build_classic
-from vram.architectures.decoders import build_falcon, build_gpt2
-from vram.architectures.encdec import BUILDERS as ENCDEC_BUILDERS
-from vram.architectures.encdec_bart import BUILDERS as BART_BUILDERS
-from vram.architectures.encdec_gemma import BUILDERS as GEMMA_ENCDEC_BUILDERS
-from vram.architectures.encdec_moe import BUILDERS as MOE_ENCDEC_BUILDERS
-from vram.architectures.encdec_more import BUILDERS as MORE_ENCDEC_BUILDERS
-from vram.architectures.encoders import BUILDERS as ENCODER_BUILDERS
-from vram.architectures.encoders import encoder_refusal
-from vram.architectures.encoders_bert import BUILDERS as BERT_VARIANT_BUILDERS
-from vram.architectures.encoders_deberta import BUILDERS as DEBERTA_BUILDERS
-from vram.architectures.families import FAMILIES
-from vram.architectures.generic import build
-from vram.architectures.multimodal import (
-    TowerLookup,
-    build_llava_hf,
-    build_llava_next_original,
-    build_mllama,
-    build_qwen_vl,
-)
-from vram.architectures.nemotron_nas import build_nemotron_nas
-from vram.architectures.vlm import BUILDERS as VLM_BUILDERS
-from vram.architectures.vlm_deepseek import BUILDERS as DEEPSEEK_VLM_BUILDERS
-from vram.architectures.vlm_gemma import BUILDERS as GEMMA_VLM_BUILDERS
-from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
-from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
-from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
-from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
+from vram.architectures.families import family
 from vram.errors import ConfigError, UnsupportedModelError
 from vram.model import ModelSpec
 
-_TEXT_OTHER = {"gpt2": build_gpt2, "gpt_bigcode": build_gpt2, "falcon": build_falcon,
-               "nemotron-nas": build_nemotron_nas}
-_MULTIMODAL = {
-    "llava": build_llava_hf,
-    "llava_next": build_llava_hf,
-    "llava_next_video": build_llava_hf,
-    "llava_onevision": build_llava_hf,
-    "qwen2_vl": build_qwen_vl,
-    "qwen2_5_vl": build_qwen_vl,
-    "mllama": build_mllama,
-}
+if TYPE_CHECKING:
+    from vram.architectures.multimodal import TowerLookup
+
+# The original LLaVA-NeXT checkpoints, whose vision tower is another repository (multimodal.py).
 _LLAVA_NEXT_ORIGINAL = ("llava_qwen", "llava_llama", "llava_mistral")
-# Vision-language, encoder-decoder and encoder families (vlm.py, encdec.py, encoders.py); the text
-# models of the vision-language families are family deltas (families/llama.py, families/moe.py).
-_MULTIMODAL.update(VLM_BUILDERS)
-_MULTIMODAL.update(GEMMA_VLM_BUILDERS)
-_MULTIMODAL.update(MORE_VLM_BUILDERS)
-_MULTIMODAL.update(GLM_VLM_BUILDERS)
-_MULTIMODAL.update(KIMI_VLM_BUILDERS)
-_MULTIMODAL.update(PERCEIVER_VLM_BUILDERS)
-_MULTIMODAL.update(DEEPSEEK_VLM_BUILDERS)
-_TEXT_OTHER.update(ENCDEC_BUILDERS)
-_TEXT_OTHER.update(BART_BUILDERS)
-_TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
-_TEXT_OTHER.update(MORE_ENCDEC_BUILDERS)
-_TEXT_OTHER.update(GEMMA_ENCDEC_BUILDERS)
-_TEXT_OTHER.update(ENCODER_BUILDERS)
-_TEXT_OTHER.update(BERT_VARIANT_BUILDERS)
-_TEXT_OTHER.update(DEBERTA_BUILDERS)
 
 
 def supported_model_types() -> list[str]:
-    return sorted(set(FAMILIES) | set(CLASSIC) | set(_TEXT_OTHER) | set(_MULTIMODAL) | set(_LLAVA_NEXT_ORIGINAL))
+    return sorted(set(_index.MODULE_OF) | set(_LLAVA_NEXT_ORIGINAL))
+
+
+def _text_module(model_type: str) -> str | None:
+    """The module that builds ``model_type`` as a text model (decoder, encoder, encoder-decoder)."""
+    module = _index.MODULE_OF.get(model_type)
+    return None if module is None or module in _index.MULTIMODAL else module
 
 
 def _known(model_type: str) -> bool:
-    return (model_type in FAMILIES or model_type in _TEXT_OTHER or model_type in CLASSIC
-            or model_type in _MULTIMODAL or model_type in _LLAVA_NEXT_ORIGINAL)
+    return model_type in _index.MODULE_OF or model_type in _LLAVA_NEXT_ORIGINAL
 
 
 def class_model_type(cfg: Cfg, model_type: str) -> str | None:
@@ -103,31 +57,37 @@ def class_model_type(cfg: Cfg, model_type: str) -> str | None:
     return None
 
 
-def _class_note(model_type: str, known: str, cfg: Cfg) -> str:
+def _as_class(spec: ModelSpec, model_type: str, known: str, cfg: Cfg) -> ModelSpec:
+    """A spec built as ``known`` for a config whose own model_type is ``model_type``: keeps the config's
+    name and says which class it was read as."""
+    if known == model_type:
+        return spec
     from vram.presets import find_class
 
     name = next((n for n in cfg.str_list("architectures") or [] if find_class(n) == known), known)
-    return f"model_type {model_type!r} counted as {known!r}, the model_type of its architectures class {name}"
+    note = f"model_type {model_type!r} counted as {known!r}, the model_type of its architectures class {name}"
+    return replace(spec, model_type=model_type, notes=spec.notes + (note,))
 
 
 def family_of(cfg: Cfg, model_type: str) -> str | None:
-    """The model_type whose text family builds this config: its own, or the one its ``architectures`` names."""
+    """The model_type whose text builder builds this config: its own, or the one its ``architectures`` names."""
     known = class_model_type(cfg, model_type)
-    if known in FAMILIES or known in _TEXT_OTHER or known in CLASSIC:
-        return known
-    return None
+    return known if known is not None and _text_module(known) is not None else None
 
 
 def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """A decoder: by its family, by the family its ``architectures`` class names, or read generically."""
     known = family_of(cfg, model_type)
-    if known in FAMILIES:
-        spec = build(cfg, known, FAMILIES[known], model_id=model_id)
-        return _as_class(spec, model_type, known, cfg)
-    if known in _TEXT_OTHER:
-        return _as_class(_TEXT_OTHER[known](cfg, known, model_id=model_id), model_type, known, cfg)
-    if known in CLASSIC:
-        return _as_class(build_classic(cfg, known, model_id=model_id), model_type, known, cfg)
+    delta = None if known is None else family(known)
+    if known is not None and delta is not None:
+        from vram.architectures.generic import build
+
+        return _as_class(build(cfg, known, delta, model_id=model_id), model_type, known, cfg)
+    if known is not None:
+        return _as_class(_index.build(cfg, known, model_id=model_id), model_type, known, cfg)
+    from vram.architectures.encoders import encoder_refusal
+    from vram.architectures.generic import build
+
     refusal = encoder_refusal(cfg, model_type)
     if refusal is not None:
         raise UnsupportedModelError(refusal)
@@ -137,14 +97,6 @@ def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         raise UnsupportedModelError(
             f"text model_type {model_type!r} has no family and its config cannot be read generically "
             f"({exc.message}); give a local folder with safetensors files, or a size such as 7B") from exc
-
-
-def _as_class(spec: ModelSpec, model_type: str, known: str, cfg: Cfg) -> ModelSpec:
-    """A spec built as ``known`` for a config whose own model_type is ``model_type``: keeps the config's
-    name and says which class it was read as."""
-    if known == model_type:
-        return spec
-    return replace(spec, model_type=model_type, notes=spec.notes + (_class_note(model_type, known, cfg),))
 
 
 def _no_towers(name: str) -> Mapping[str, Any] | None:
@@ -163,10 +115,12 @@ def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerL
     try:
         known = class_model_type(cfg, model_type) or model_type
         if known in _LLAVA_NEXT_ORIGINAL:
+            from vram.architectures.multimodal import build_llava_next_original
+
             spec = build_llava_next_original(cfg, known, model_id=model_id, towers=towers)
             return _as_class(spec, model_type, known, cfg)
-        if known in _MULTIMODAL:
-            return _as_class(_MULTIMODAL[known](cfg, known, model_id=model_id), model_type, known, cfg)
+        if _index.MODULE_OF.get(known) in _index.MULTIMODAL:
+            return _as_class(_index.build(cfg, known, model_id=model_id), model_type, known, cfg)
         return build_text_model(cfg, model_type, model_id=model_id)
     except UnsupportedModelError:
         raise
