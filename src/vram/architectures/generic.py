@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from vram.architectures import layers as L
 from vram.architectures._config import Cfg
@@ -102,6 +103,9 @@ class Family:
     """A bidirectional encoder built from decoder layers (EuroBERT): no causal mask, no KV cache."""
     never_tied: bool = False
     """The class keeps lm_head apart whatever tie_word_embeddings says (CPM-Ant: its input table is longer)."""
+    rewrite: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    """The config class's __post_init__ where it moves one field into another (Inkling's
+    dense_intermediate_size), applied to config.json before the reading."""
     unrouted_default: bool = False
     """The config class's experts per token defaults to None (DeepseekV2Config): transformers builds
     every expert but cannot route a token; without the field every expert is taken as active."""
@@ -149,6 +153,8 @@ def _experts(r: Reading, f: Family, b: Basics, dense_width: int | None) -> L.Par
 def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) -> ModelSpec:
     """Build the ModelSpec of a decoder config; ``family`` None reads it generically."""
     f = family or GENERIC
+    if f.rewrite is not None:
+        cfg = Cfg(f.rewrite(cfg._data), where=cfg._where, used=cfg.used)
     r = Reading(cfg, f.defaults, f.aliases)
     has_experts = r.first_key(EXPERTS) is not None
     require_basics(r, model_type, needs_mlp=not has_experts and f.mlp and f.mixer is None and f.dense_width is None,
