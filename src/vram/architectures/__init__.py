@@ -23,6 +23,7 @@ from vram.architectures.encoders import BUILDERS as ENCODER_BUILDERS
 from vram.architectures.encoders import encoder_refusal
 from vram.architectures.encoders_bert import BUILDERS as BERT_VARIANT_BUILDERS
 from vram.architectures.encoders_deberta import BUILDERS as DEBERTA_BUILDERS
+from vram.architectures.encoders_lm import BUILDERS as BERT_LM_BUILDERS
 from vram.architectures.families import ARCHITECTURES, FAMILIES
 from vram.architectures.generic import build
 from vram.architectures.multimodal import (
@@ -76,6 +77,7 @@ _TEXT_OTHER.update(GEMMA_ENCDEC_BUILDERS)
 _TEXT_OTHER.update(ENCODER_BUILDERS)
 _TEXT_OTHER.update(BERT_VARIANT_BUILDERS)
 _TEXT_OTHER.update(DEBERTA_BUILDERS)
+_TEXT_OTHER.update(BERT_LM_BUILDERS)
 
 
 def supported_model_types() -> list[str]:

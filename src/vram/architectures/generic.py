@@ -103,6 +103,8 @@ class Family:
     """A bidirectional encoder built from decoder layers (EuroBERT): no causal mask, no KV cache."""
     never_tied: bool = False
     """The class keeps lm_head apart whatever tie_word_embeddings says (CPM-Ant: its input table is longer)."""
+    own_router: bool = False
+    """The family's layer_parts build the router (ZAYA's MLP router) instead of one h x experts matrix."""
     rewrite: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
     """The config class's __post_init__ where it moves one field into another (Inkling's
     dense_intermediate_size), applied to config.json before the reading."""
@@ -133,7 +135,8 @@ def _experts(r: Reading, f: Family, b: Basics, dense_width: int | None) -> L.Par
     width = r.int(f.expert_width_key) if r.has(f.expert_width_key) else r.first_int(MLP_WIDTH)
     eb = f.expert_bias
     lins = L.mlp(h, width, gated=f.gated, fused=True, bias=eb, prefix="experts.", copies=e, active=k)
-    lins += (Linear(name="router", in_features=h, out_features=e, bias=f.router_bias),)
+    if not f.own_router:
+        lins += (Linear(name="router", in_features=h, out_features=e, bias=f.router_bias),)
     shared = 0
     key = f.shared_width_key if f.shared_width_key and r.has(f.shared_width_key) else r.first_key(SHARED_WIDTH)
     n_shared = r.first_int(SHARED_EXPERTS, 0, minimum=0)

@@ -8,12 +8,13 @@ to a model_type, for configs whose model_type is new but whose class is known (K
 
 from __future__ import annotations
 
-from vram.architectures.families import gemma, glm4v, gpt, hybrid, inkling, llama, mimo, moe, recurrent, rnn
+from vram.architectures.families import gemma, glm4v, gpt, hybrid, inkling, llama, mimo, moe, recurrent, rnn, zaya
 from vram.architectures.generic import Family
 
 FAMILIES: dict[str, Family] = {**llama.FAMILIES, **moe.FAMILIES, **hybrid.FAMILIES, **recurrent.FAMILIES,
                                **mimo.FAMILIES, **gemma.FAMILIES, **gpt.FAMILIES, **rnn.FAMILIES,
-                               **glm4v.FAMILIES, **inkling.FAMILIES}
+                               **glm4v.FAMILIES, **inkling.FAMILIES,
+                               **zaya.FAMILIES}
 
 ARCHITECTURES: dict[str, str] = {
     "DeepseekV3ForCausalLM": "deepseek_v3",

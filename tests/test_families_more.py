@@ -1,4 +1,5 @@
-"""LFM3 (and LFM3-VL), MiniMax-M3 (and its VL composite), Gemma 4 Unified: caches and config forms.
+"""LFM3 (and LFM3-VL), MiniMax-M3 (and its VL composite), Gemma 4 Unified, Inkling, ZAYA: caches and
+config forms.
 
 The configs are entries of tests/data/golden_sweep.json, whose parameter counts are held to transformers
 5.23 by tests/test_golden_sweep.py; the bytes here are worked out by hand from their shapes.
@@ -89,3 +90,29 @@ def test_inkling_caches_kv_per_token_and_four_convolution_windows_per_sequence()
     assert kv_cache_bytes_per_token(s, w) == 3 * sliding + 3 * full
     assert estimate(s, w).breakdown.kv_cache_bytes == 3 * sliding * 64 + 3 * full * 1000 + 6 * 1920 * 2
     assert s.tied_embeddings is False
+
+
+def test_zaya_caches_kv_per_token_and_the_cca_states_per_sequence() -> None:
+    # zaya@sliding_biases: 4 layers of 8 heads and 2 KV heads x 32; q/k channels (8 + 2) x 32 = 320.
+    # Per sequence: the q/k convolution window, (3 - 1) + (4 - 1) = 5 positions x 320, and the last delayed
+    # value projection, 2 x 32 / 2 = 32 values, both bf16. Per token: 2 x (32 + 32) bf16 values a layer;
+    # the two hybrid_sliding layers hold at most 32 tokens.
+    s = spec("zaya@sliding_biases")
+    w = build_workload(dtype="bf16", seq_len=1000)
+    assert state_bytes_per_sequence(s, w) == 4 * (5 * 320 + 32) * 2
+    per_layer_token = 2 * 64 * 2
+    assert kv_cache_bytes_per_token(s, w) == 4 * per_layer_token
+    assert estimate(s, w).breakdown.kv_cache_bytes == per_layer_token * (2 * 32 + 2 * 1000) + 4 * (5 * 320 + 32) * 2
+
+
+def test_bert_lms_cache_kv_only_when_the_config_makes_them_decoders() -> None:
+    # bert-generation@decoder_cross: is_decoder, 3 layers of 4 heads x 64 (hidden 256): K and V per token.
+    w = build_workload(dtype="bf16", seq_len=512)
+    decoder = spec("bert-generation@decoder_cross")
+    assert decoder.text is not None and decoder.text.causal
+    assert kv_cache_bytes_per_token(decoder, w) == 3 * 4 * (64 + 64) * 2
+    # xlm@causal_langs: causal XLM, 3 layers of emb_dim 256.
+    assert kv_cache_bytes_per_token(spec("xlm@causal_langs"), w) == 3 * 256 * 2 * 2
+    # The defaults are encoders (is_decoder / causal false): no cache.
+    for key in ("bert-generation", "xlm", "rembert", "roc_bert", "xmod"):
+        assert estimate(spec(key), w).breakdown.kv_cache_bytes == 0, key
