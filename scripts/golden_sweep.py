@@ -47,6 +47,22 @@ PREFERRED = (("speech-seq2seq", "MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES"),)
 SMALL: dict[str, Any] = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 6,
                          "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 32, "vocab_size": 1024}
 _MOE = {"moe_intermediate_size": 128, "num_experts_per_tok": 2}
+# Inkling / Inkling 2 text models, small, with both kinds of layers (and dense layers for Inkling).
+_INKLING: dict[str, Any] = {
+    "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 6, "num_attention_heads": 8,
+    "num_key_value_heads": 2, "head_dim": 32, "swa_num_attention_heads": 4, "swa_num_key_value_heads": 4,
+    "swa_head_dim": 16, "sliding_window_size": 64, "d_rel": 8, "rel_extent": 128, "vocab_size": 1000,
+    "moe_intermediate_size": 96, "n_routed_experts": 8, "num_experts_per_tok": 2, "n_shared_experts": 1,
+    "local_layer_ids": [0, 2, 3], "mlp_layer_types": ["dense", "sparse", "dense", "sparse", "sparse", "sparse"],
+    "conv_kernel_size": 3, "bos_token_id": None, "eos_token_id": None}
+_INKLING2: dict[str, Any] = {
+    "hidden_size": 256, "num_hidden_layers": 7, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 32,
+    "swa_num_attention_heads": 4, "swa_num_key_value_heads": 4, "swa_head_dim": 16, "sliding_window_size": 64,
+    "d_rel": 8, "rel_extent": 128, "vocab_size": 1000, "unpadded_vocab_size": 1000, "moe_intermediate_size": 96,
+    "n_routed_experts": 8, "num_experts_per_tok": 2, "conv_kernel_size": 3, "eos_token_id": None,
+    "n_layers_per_attn_res_block": 2,
+    "layer_types": ["hybrid", "hybrid_sliding", "hybrid", "hybrid_sliding", "hybrid_sliding", "hybrid",
+                    "hybrid_sliding"]}
 # model_type -> {variant name: config overrides on top of the class defaults}
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "qwen2_moe": {"dense_layers": {**SMALL, **_MOE, "num_experts": 8, "shared_expert_intermediate_size": 384,
@@ -226,6 +242,25 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                           "intermediate_size": 512, "vocab_size": 1000, "languages": ["en_XX", "de_DE", "fr_XX"],
                           "adapter_reduction_factor": 4, "adapter_layer_norm": True, "pre_norm": True,
                           "tie_word_embeddings": False}},
+    "hrm_text": {"cycles": {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+                            "num_attention_heads": 4, "head_dim": 48, "vocab_size": 1000, "H_cycles": 3,
+                            "L_cycles": 2, "attention_bias": True, "mlp_bias": True, "tie_word_embeddings": True}},
+    "xlnet": {"untied": {"d_model": 256, "n_layer": 2, "n_head": 4, "d_inner": 512, "vocab_size": 1000,
+                         "tie_word_embeddings": False}},
+    "moshi": {"gqa_tied": {"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 8,
+                           "num_key_value_heads": 2, "head_dim": 48, "ffn_dim": 768, "vocab_size": 1000,
+                           "sliding_window": 64, "tie_word_embeddings": True}},
+    "inkling2_text": {"small": _INKLING2},
+    "inkling2": {"small": {"text_config": _INKLING2,
+                           "vision_config": {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                             "patch_size": 10, "mlp_ratio": 3.0, "posemb_grid_size": 8,
+                                             "projection_hidden_dim": 192, "projector_bias": True,
+                                             "text_hidden_size": 256, "spatial_merge_size": 3}}},
+    "inkling_mm_model": {"small": {"text_config": _INKLING,
+                                   "vision_config": {"patch_size": 14, "temporal_patch_size": 3, "n_layers": 6,
+                                                     "text_hidden_size": 256},
+                                   "audio_config": {"n_mel_bins": 8, "mel_vocab_size": 16,
+                                                    "text_hidden_size": 256}}},
     "gemma4_unified_text": {"shared_kv": {**SMALL, "num_hidden_layers": 8, "layer_types": None,
                                           "num_kv_shared_layers": 2, "use_double_wide_mlp": True,
                                           "attention_k_eq_v": True, "attention_bias": True, "global_head_dim": 64,

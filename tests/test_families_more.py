@@ -116,3 +116,44 @@ def test_bert_lms_cache_kv_only_when_the_config_makes_them_decoders() -> None:
     # The defaults are encoders (is_decoder / causal false): no cache.
     for key in ("bert-generation", "xlm", "rembert", "roc_bert", "xmod"):
         assert estimate(spec(key), w).breakdown.kv_cache_bytes == 0, key
+
+
+def test_hrm_caches_kv_for_every_invocation_of_its_two_stacks() -> None:
+    # hrm_text@cycles: two stacks of 2 layers run H_cycles 3 x (L_cycles 2 + 1) = 9 times: 18 invocations,
+    # each caching K and V of 4 heads x 48 per token (transformers allocates a cache slot per invocation).
+    s = spec("hrm_text@cycles")
+    w = build_workload(dtype="bf16")
+    assert s.text is not None and s.text.num_layers == 18
+    assert kv_cache_bytes_per_token(s, w) == 18 * 4 * (48 + 48) * 2
+    # A legacy config (no num_layers_per_stack: num_hidden_layers is the stack depth) reads the same.
+    legacy = {k: v for k, v in SWEEP["entries"]["hrm_text@cycles"]["config"].items() if k != "num_layers_per_stack"}
+    legacy["num_hidden_layers"] = 2
+    assert spec_from_config(legacy, model_id="x").parameters == s.parameters
+
+
+def test_moshi_cache_holds_its_window_and_xlnet_caches_nothing() -> None:
+    # moshi@gqa_tied: 3 layers of 2 KV heads x 48; the DynamicCache keeps sliding_window 64 tokens.
+    w = build_workload(dtype="bf16", seq_len=1000)
+    assert estimate(spec("moshi@gqa_tied"), w).breakdown.kv_cache_bytes == 3 * 2 * (48 + 48) * 2 * 64
+    assert estimate(spec("xlnet"), w).breakdown.kv_cache_bytes == 0
+
+
+def test_inkling2_caches_like_inkling_with_its_own_layer_order() -> None:
+    # inkling2_text@small: hybrid (full: 2 KV heads x 32) at layers 0, 2, 5; hybrid_sliding (4 KV heads x 16,
+    # window 64) at 1, 3, 4, 6. Every layer keeps four convolution windows: k and v (2 x 64 channels) and the
+    # two post convolutions (2 x 256), kernel 3 -> 1,920 values, bf16.
+    s = spec("inkling2_text@small")
+    w = build_workload(dtype="bf16", seq_len=1000)
+    assert state_bytes_per_sequence(s, w) == 7 * 1920 * 2
+    full, sliding = 2 * (32 + 32) * 2, 4 * (16 + 16) * 2
+    assert estimate(s, w).breakdown.kv_cache_bytes == 3 * full * 1000 + 4 * sliding * 64 + 7 * 1920 * 2
+
+
+def test_inkling_vision_scales_follow_plan_out_scales() -> None:
+    # Patch 40 (5, 2, 2, 2 from the largest prime factor), 2 frames, RGB: base, four spatial scales of
+    # 128, 320, 1216 and 4800 channels (rounded up to 64), then the temporal one as transformers writes it.
+    from vram.architectures.vlm_native import inkling_scales
+
+    scales = inkling_scales(2, 40, 24, 3)
+    assert len(scales) == 25 and scales[0] == (1, 1, 1, 3) and scales[-1] == (2, 40, 40, 40 * 40 * 3 * 2 * 64)
+    assert sorted({sc[3] for sc in scales}) == [3, 128, 320, 1216, 4800, 614400]

@@ -26,6 +26,7 @@ from vram.architectures.encoders_deberta import BUILDERS as DEBERTA_BUILDERS
 from vram.architectures.encoders_lm import BUILDERS as BERT_LM_BUILDERS
 from vram.architectures.families import ARCHITECTURES, FAMILIES
 from vram.architectures.generic import build
+from vram.architectures.hrm import BUILDERS as HRM_BUILDERS
 from vram.architectures.multimodal import (
     TowerLookup,
     build_llava_hf,
@@ -78,6 +79,7 @@ _TEXT_OTHER.update(ENCODER_BUILDERS)
 _TEXT_OTHER.update(BERT_VARIANT_BUILDERS)
 _TEXT_OTHER.update(DEBERTA_BUILDERS)
 _TEXT_OTHER.update(BERT_LM_BUILDERS)
+_TEXT_OTHER.update(HRM_BUILDERS)
 
 
 def supported_model_types() -> list[str]:

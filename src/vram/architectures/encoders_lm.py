@@ -20,6 +20,7 @@ What differs, per transformers 5.23 ``models/<type>/modeling_<type>.py``:
 - ``xlm`` (XLMWithLMHeadModel): ``emb_dim`` wide with a 4 x ``emb_dim`` MLP, language embeddings
   when ``n_langs`` > 1 and ``use_lang_emb``; the prediction layer is the tied word embeddings and a
   bias; causal (a K/V cache) when ``causal``. Its adaptive-softmax head (``asm``) is refused.
+- ``xlnet`` (XLNetLMHeadModel): relative attention layers of their own (:func:`build_xlnet`).
 """
 
 from __future__ import annotations
@@ -118,5 +119,35 @@ def build_bert_lm(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                  head=(head,), tied=tie, text=text, notes=notes)
 
 
+def build_xlnet(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    """XLNet (``models/xlnet/modeling_xlnet.py``, XLNetLMHeadModel): two-stream relative attention whose
+    q, k, v, o and r (position) projections are d_model x n_head x d_head parameters without biases,
+    three relative biases (r_w, r_r, r_s) and segment embeddings per layer, a LayerNorm after attention and
+    after the two-layer feed-forward (with biases); a mask embedding; the LM head is the tied word
+    embeddings and a bias. Bidirectional: the segment memory (``mems``, hidden states of up to
+    ``mem_len`` earlier tokens per layer) is not modelled as a cache."""
+    c = _Defaults(cfg, {"vocab_size": 32000, "d_model": 1024, "n_layer": 24, "n_head": 16, "d_inner": 4096})
+    h, n, heads, inner, vocab = (c.int(k) for k in ("d_model", "n_layer", "n_head", "d_inner", "vocab_size"))
+    hd = c.divides("d_model", h, "n_head", heads)
+    tie = c.bool("tie_word_embeddings", True)
+    att = heads * hd
+    layer = Block(name="xlnet_layer", count=n, linears=tuple(
+        Linear(name=f"rel_attn.{p}", in_features=h, out_features=att) for p in ("q", "k", "v", "r"))
+        + (Linear(name="rel_attn.o", in_features=att, out_features=h), _lin("ff.layer_1", h, inner),
+           _lin("ff.layer_2", inner, h)),
+        other_params=3 * att + 2 * att + 4 * h,
+        attention=Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=hd, v_head_dim=hd),
+        mlp_width=inner, gated_mlp=False)
+    head = Block(name="lm_loss", linears=() if tie else (Linear(name="lm_loss", in_features=h, out_features=vocab),),
+                 other_params=vocab)
+    text = TextDims(hidden_size=h, num_layers=n, num_heads=heads, vocab_size=vocab, causal=False,
+                    attention_dropout=_positive_float(c, "dropout"), hidden_dropout=_positive_float(c, "dropout"))
+    return _spec(cfg, c, model_type, model_id=model_id,
+                 embed=Block(name="word_embedding", embedding_params=vocab * h, other_params=h),
+                 layers=(layer,), head=(head,), tied=tie, text=text,
+                 notes=["XLNet: bidirectional relative attention, no KV cache; its segment memory (mems) is not "
+                        "modelled"])
+
+
 BUILDERS = {"bert-generation": build_bert_lm, "rembert": build_bert_lm, "roc_bert": build_bert_lm,
-            "xlm": build_bert_lm}
+            "xlm": build_bert_lm, "xlnet": build_xlnet}

@@ -14,11 +14,17 @@
   is ``minimax_m3_vl_text`` (``families/moe.py``). The composite ties lm_head when either its own or the
   text config's ``tie_word_embeddings`` is set (``MiniMaxM3VLConfig.__post_init__``).
 
-Both run over the image at its own size in steps of ``patch x merge`` pixels, as Qwen2-VL does; the
+- ``inkling2``: ``models/inkling2/modeling_inkling2.py``: a ViT with layer-scale vectors and a merger of
+  ``spatial_merge_size``^2 patches into the text width (:func:`inkling2_tower`); the language model is
+  ``inkling2_text`` (``families/inkling.py``), its lm_head never tied.
+
+All three run over the image at its own size in steps of ``patch x merge`` pixels, as Qwen2-VL does; the
 image tokens are counted at 448 x 448 px with the Qwen2-VL processor's pixel range, and the note says so.
 """
 
 from __future__ import annotations
+
+import math
 
 from vram.architectures._config import Cfg
 from vram.architectures.vision import _attention
@@ -143,4 +149,131 @@ def build_minimax_m3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpe
                     notes=[_note(dims)])
 
 
-BUILDERS = {"lfm3_vl": build_lfm3_vl, "minimax_m3_vl": build_minimax_m3_vl}
+def inkling2_tower(v: Cfg) -> tuple[Component, VisionDims]:
+    """Inkling2VisionModel: a bias-free linear patch embedding, a grid of learned positions plus a class token
+    and its position, a pre-LayerNorm, ViT layers with biases and layer-scale vectors (lambda_1, lambda_2),
+    and the merger: spatial_merge_size^2 patches concatenated, two layers into the text width."""
+    h = v.int("hidden_size", 1024)
+    ratio = v.raw("mlp_ratio", 4.0)
+    inter = v.int("intermediate_size") if v.has("intermediate_size") else int(
+        h * (ratio if isinstance(ratio, int | float) and not isinstance(ratio, bool) else 4.0))
+    n = v.int("num_hidden_layers", 23)
+    heads = v.int("num_attention_heads", 16)
+    chans = v.int("num_channels", 3)
+    patch = v.int("patch_size", 20)
+    merge = v.int("spatial_merge_size", 2)
+    grid = v.int("posemb_grid_size", 32)
+    hidden = v.int("projection_hidden_dim", 4096)
+    out = v.int("text_hidden_size", 4608)
+    bias = v.bool("projector_bias", False)
+    layer = Block(name="vision_layer", count=n, linears=tuple(
+        Linear(name=name, in_features=h, out_features=h, bias=True) for name in ("q_proj", "k_proj", "v_proj",
+                                                                                 "out_proj"))
+        + (Linear(name="fc1", in_features=h, out_features=inter, bias=True),
+           Linear(name="fc2", in_features=inter, out_features=h, bias=True)),
+        other_params=6 * h, attention=_attention(h, heads), mlp_width=inter, gated_mlp=False)
+    tower = Component(name="vision_tower", kind="vision", blocks=(
+        Block(name="embeddings", linears=(Linear(name="patch_embedding", in_features=chans * patch * patch,
+                                                 out_features=h),),
+              embedding_params=grid * grid * h, other_params=2 * h + 2 * h), layer,
+        Block(name="merger", linears=(
+            Linear(name="merger.linear_1", in_features=merge * merge * h, out_features=hidden, bias=bias),
+            Linear(name="merger.linear_2", in_features=hidden, out_features=out, bias=bias)))))
+    return tower, _native_dims(h, n, heads, inter, patch, merge)
+
+
+def build_inkling2(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    text = _text(cfg, _sub(cfg, "text_config", {}), default_type="inkling2_text", fixed_type="inkling2_text",
+                 tie_default=False, model_id=model_id)
+    tower, dims = inkling2_tower(_sub(cfg, "vision_config", {}))
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[tower], vision=dims,
+                    notes=[_note(dims)])
+
+
+def _prime_factors(number: int) -> list[int]:
+    factors: list[int] = []
+    while number % 2 == 0:
+        factors.append(2)
+        number //= 2
+    p = 3
+    while p * p <= number:
+        while number % p == 0:
+            factors.append(p)
+            number //= p
+        p += 2
+    return factors + ([number] if number > 1 else [])
+
+
+def _cumprod(values: list[int]) -> list[int]:
+    out, acc = [], 1
+    for v in values:
+        acc *= v
+        out.append(acc)
+    return out
+
+
+def inkling_scales(tps: int, patch: int, n: int, chans: int) -> list[tuple[int, int, int, int]]:
+    """modeling_inkling.plan_out_scales: the (t, h, w, channels) grid after each of the n fold-and-project
+    layers, each layer taking the scale whose size reduction is nearest its step on a log scale from 1 to
+    the whole patch. With fewer layers than scales transformers solves an assignment (scipy): refused."""
+    hs = _cumprod(_prime_factors(patch)[::-1])
+    ts = _cumprod(_prime_factors(tps)[::-1])
+    scales = [(1, 1, 1, chans)] + [(1, x, x, -(-x * x * chans // 64) * 64) for x in hs]
+    scales += [(t, hs[-1], hs[-1], hs[-1] ** 2 * chans * t * 64) for t in ts]  # as written: ceil(...) x 64
+    if n < len(scales):
+        raise ConfigError(f"config field 'vision_config:num_hidden_layers' ({n}) is below the {len(scales)} scales "
+                          "of the patch: transformers plans the layers by an optimal assignment, not modelled")
+    total = math.log(patch * patch * tps * chans)
+    logs = [math.log(t * h * w) for t, h, w, _ in scales]
+    idxs: list[int] = []
+    for k in range(n + 1):
+        ideal = total * k / n
+        idxs.append(min(range(len(scales)), key=lambda j: abs(ideal - logs[j])))
+    idxs[0], idxs[-1] = 0, len(scales) - 1
+    return [scales[j] for j in idxs]
+
+
+def inkling_tower(v: Cfg) -> tuple[Component, VisionDims]:
+    """InklingVisionModel: n bias-free projections, each folding a block of the previous grid into channels,
+    with an RMSNorm after each but the last (which projects into the text width), and a final RMSNorm."""
+    n = v.int("n_layers") if v.has("n_layers") else v.int("num_hidden_layers", 24)
+    patch, tps, chans = v.int("patch_size", 40), v.int("temporal_patch_size", 2), v.int("num_channels", 3)
+    out = v.int("text_hidden_size", 6144)
+    scales = inkling_scales(tps, patch, n, chans)
+    lins: list[Linear] = []
+    norms = out
+    for i, (start, end) in enumerate(zip(scales[:-1], scales[1:], strict=True)):
+        mult = (end[0] // start[0]) * (end[1] // start[1]) * (end[2] // start[2])
+        width = out if i == n - 1 else end[3]
+        lins.append(Linear(name=f"encoder_layers.{i}.projection", in_features=start[3] * mult, out_features=width))
+        norms += width if i != n - 1 else 0
+    tower = Component(name="vision_tower", kind="vision", blocks=(
+        Block(name="encoder_layers", linears=tuple(lins), other_params=norms),))
+    tokens = (_IMAGE // patch) ** 2
+    dims = VisionDims(hidden_size=out, num_layers=n, num_heads=1, intermediate_size=out, image_size=_IMAGE,
+                      patch_size=patch, patches_per_image=tokens, llm_tokens_per_image=tokens,
+                      llm_tokens_per_frame=tokens)
+    return tower, dims
+
+
+def build_inkling_mm(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    """InklingForConditionalGeneration (models/inkling/modeling_inkling.py): inkling_text, the vision encoder
+    above, and an audio model that sums one embedding per mel codebook (n_mel_bins x mel_vocab_size rows of
+    the text width) and RMS-normalizes it; lm_head never tied."""
+    text = _text(cfg, _sub(cfg, "text_config", {}), default_type="inkling_text", fixed_type="inkling_text",
+                 tie_default=False, model_id=model_id)
+    tower, dims = inkling_tower(_sub(cfg, "vision_config", {}))
+    a = _sub(cfg, "audio_config", {})
+    width = a.int("text_hidden_size", 6144)
+    audio = Component(name="audio_tower", kind="other", blocks=(Block(
+        name="embed_audio_tokens", embedding_params=a.int("n_mel_bins", 80) * a.int("mel_vocab_size", 256) * width,
+        other_params=width),))
+    note = (f"images: {dims.llm_tokens_per_image} tokens per {_IMAGE}x{_IMAGE} image ({dims.patch_size}-px "
+            "patches, one token each); the vision encoder is a stack of projections, no attention")
+    notes = [note, "audio: mel codebook embeddings counted; audio tokens are not modelled in activations"]
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[tower, audio], vision=dims,
+                    notes=notes)
+
+
+BUILDERS = {"lfm3_vl": build_lfm3_vl, "minimax_m3_vl": build_minimax_m3_vl, "inkling2": build_inkling2,
+            "inkling_mm_model": build_inkling_mm}

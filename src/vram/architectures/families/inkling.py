@@ -98,3 +98,66 @@ FAMILIES: dict[str, Family] = {"inkling_text": Family(
               "sliding_window_size": 512, "d_rel": 16, "rel_extent": 1024, "conv_kernel_size": 4,
               "moe_intermediate_size": 3072, "num_experts_per_tok": 6, "n_shared_experts": 2},
 )}
+
+
+# ---- Inkling 2 (transformers models/inkling2/modeling_inkling2.py, Inkling2ForCausalLM) ------------------
+
+def _kinds2(r: Reading, n: int) -> tuple[list[str], list[str] | None]:
+    """layer_types, else Inkling2TextConfig.__post_init__: hybrid at every sixth layer; every layer is an MoE."""
+    if isinstance(r.raw("layer_types"), list):
+        return _kinds(r, n)[0], ["moe"] * n
+    return ["full" if (i + 1) % 6 == 0 else "sliding" for i in range(n)], ["moe"] * n
+
+
+def _attention2(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+    """Inkling2SlidingAttention / Inkling2FullAttention and the rest of the layer around them.
+
+    Both: q/k/v/r/o, an output gate (gate_proj) and per-head sink logits (sink_proj), learned scales
+    before the q and relative-state L2 clips, the relative-position profiles. Keys and values pass short
+    convolutions: static ones on sliding layers, on full layers static taps plus per-token taps projected
+    from the input (weight_proj, one set per KV head). The layer mixes earlier blocks' outputs with learned
+    queries before attention (one, three on full layers, none on layer 0) and before the MLP (one); sliding
+    layers have input and post-attention RMSNorms, full ones q, k and v input norms and a post-attention one;
+    two short convolutions follow attention and MLP."""
+    h = b.hidden
+    sliding = kind == "sliding"
+    heads = r.int("swa_num_attention_heads") if sliding else b.heads
+    kv = r.int("swa_num_key_value_heads") if sliding else b.kv_heads
+    hd = r.int("swa_head_dim") if sliding else b.head_dim
+    d_rel, window, kernel = r.int("d_rel"), r.int("sliding_window_size"), r.int("conv_kernel_size")
+    lins: tuple[Linear, ...] = (
+        Linear(name="q_proj", in_features=h, out_features=heads * hd),
+        Linear(name="k_proj", in_features=h, out_features=kv * hd),
+        Linear(name="v_proj", in_features=h, out_features=kv * hd),
+        Linear(name="r_proj", in_features=h, out_features=heads * d_rel),
+        Linear(name="o_proj", in_features=heads * hd, out_features=h),
+        Linear(name="gate_proj", in_features=h, out_features=heads * hd),
+        Linear(name="sink_proj", in_features=h, out_features=heads))
+    if not sliding:
+        lins += tuple(Linear(name=f"{p}_sconv.weight_proj", in_features=h, out_features=kv * kernel) for p in "kv")
+    channels = 2 * kv * hd + 2 * h
+    queries = 0 if i == 0 else (1 if sliding else 3)
+    other = (channels * kernel + heads * hd + heads * d_rel + d_rel * (window if sliding else r.int("rel_extent"))
+             + (queries + 1) * h + (2 if sliding else 4) * h)
+    att = Attention(kind="sliding" if sliding else "full", num_heads=heads, num_kv_heads=kv, head_dim=hd,
+                    v_head_dim=hd, window=window if sliding else None)
+    state = StateCache(kind="conv", conv_elements=channels * kernel, recurrent_elements=0, channels=channels,
+                       mixer="short_conv")
+    return L.Part(linears=lins, other=other, attention=att, state=state)
+
+
+def _model_vectors2(r: Reading, b: Basics) -> tuple[Component, ...]:
+    """The embedding's RMSNorm and the final block-mixing query (final_input)."""
+    return (Component(name="embed_norm", kind="other", blocks=(
+        Block(name="embed_norm_and_final_input", other_params=2 * b.hidden),)),)
+
+
+FAMILIES["inkling2_text"] = Family(
+    modeling="transformers models/inkling2/modeling_inkling2.py", kinds=_kinds2, attention=_attention2,
+    norms_per_layer=0, never_tied=True, extra=_model_vectors2, always_moe=True,
+    aliases={"sliding_window_size": "sliding_window", "n_routed_experts": "num_local_experts",
+             "conv_kernel_size": "sconv_kernel_size", "max_position_embeddings": "model_max_length",
+             "moe_intermediate_size": "intermediate_size"},
+    defaults={"head_dim": 128, "swa_num_attention_heads": 48, "swa_num_key_value_heads": 8, "swa_head_dim": 128,
+              "sliding_window_size": 1024, "d_rel": 16, "rel_extent": 1024, "conv_kernel_size": 4,
+              "moe_intermediate_size": 2304, "n_routed_experts": 384, "num_experts_per_tok": 8})
