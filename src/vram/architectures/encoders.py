@@ -131,8 +131,9 @@ def encoder_refusal(c: Cfg, model_type: str) -> str | None:
         return None
     from vram.architectures.encoders_bert import BUILDERS as variants  # they import this module
     from vram.architectures.encoders_deberta import BUILDERS as deberta
+    from vram.architectures.encoders_lm import BUILDERS as lms
 
-    readable = ", ".join(sorted(set(BUILDERS) | set(variants) | set(deberta)))
+    readable = ", ".join(sorted(set(BUILDERS) | set(variants) | set(deberta) | set(lms)))
     return (f"model_type {model_type!r} is not supported: {why}, and vram has no encoder family for it "
             f"(encoders it reads: {readable}); it is not read as a decoder. Give a local "
             "folder with safetensors files (counted exactly), or a size such as 7B")
