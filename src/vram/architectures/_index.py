@@ -20,6 +20,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "families.deepseek4": ("deepseek_v4",),
     "families.dsa": ("axk2", "dots3_note_text", "hy_v4", "mistral_large4_text"),
     "families.gemma": ("gemma3n_text", "gemma4_text", "gemma4_unified_text"),
+    "families.inkling": ("inkling2_text", "inkling_text"),
+    "families.zaya": ("zaya",),
     "families.glm4v": ("glm4v_moe_text", "glm4v_text", "glm_ocr_text"),
     "families.gpt": ("biogpt", "codegen", "cpmant", "ctrl", "gpt_neo", "gpt_neox_japanese", "gptj",
         "modernbert-decoder", "mpt", "openai-gpt", "persimmon", "xglm"),
@@ -29,7 +31,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "families.llama": ("apertus", "arcee", "bitnet", "cohere2", "cosmos3_edge_text", "diffllama", "doge",
         "ernie4_5", "eurobert", "exaone4", "gemma", "gemma2", "gemma3_text", "glm", "glm4", "granite",
         "granite_docling_text", "granite_swa", "hunyuan_v1_dense", "hyperclovax", "jais2", "llama",
-        "ministral3", "mistral", "mllama_text_model", "muse_glimmer_text", "nanochat", "nemotron", "olmo",
+        "ministral3", "mistral", "mllama_text_model", "moshi", "muse_glimmer_text", "nanochat", "nemotron", "olmo",
         "olmo3", "phi3", "qwen2", "qwen2_5_omni_text", "qwen2_5_vl_text", "qwen2_vl_text", "qwen3",
         "qwen3_vl_text", "seed_oss", "smollm3", "voxtral_realtime_text"),
     "families.mimo": ("mimo_v2_flash",),
@@ -43,6 +45,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "families.rnn": ("recurrent_gemma", "rwkv", "xlstm"),
     "decoders": ("falcon", "gpt2", "gpt_bigcode"),
     "nemotron_nas": ("nemotron-nas",),
+    "hrm": ("hrm_text",),
     "classic": ("bloom", "cohere", "gpt_neox", "olmo2", "opt", "phi", "stablelm", "starcoder2"),
     "encdec": ("longt5", "mt5", "t5", "umt5", "whisper"),
     "encdec_bart": ("bart", "bigbird_pegasus", "blenderbot", "blenderbot-small", "fsmt", "led",
@@ -52,19 +55,21 @@ MODULES: dict[str, tuple[str, ...]] = {
     "encdec_more": ("pegasus_x", "prophetnet", "trocr"),
     "encoders": ("bert", "big_bird", "camembert", "data2vec-text", "ernie", "ibert", "megatron-bert",
         "modernbert", "mra", "nystromformer", "roberta", "roberta-prelayernorm", "xlm-roberta",
-        "xlm-roberta-xl", "yoso"),
+        "xlm-roberta-xl", "xmod", "yoso"),
     "encoders_bert": ("albert", "distilbert", "electra", "mpnet", "roformer"),
     "encoders_deberta": ("deberta", "deberta-v2"),
+    "encoders_lm": ("bert-generation", "rembert", "roc_bert", "xlm", "xlnet"),
     "multimodal": ("llava", "llava_next", "llava_next_video", "llava_onevision", "mllama", "qwen2_5_vl",
         "qwen2_vl"),
     "vlm": ("cosmos3_omni", "idefics3", "internvl", "lighton_ocr", "llama4", "mistral3", "mistral_large4",
         "qianfan_ocr", "qwen3_5", "qwen3_5_moe", "qwen3_vl", "qwen3_vl_moe", "smolvlm"),
     "vlm_deepseek": ("deepseek_vl",),
     "vlm_dots3": ("dots3_note",),
-    "vlm_gemma": ("gemma3", "gemma4", "paligemma", "shieldgemma2"),
+    "vlm_gemma": ("gemma3", "gemma4", "gemma4_unified", "paligemma", "shieldgemma2"),
     "vlm_glm": ("glm46v", "glm4v", "glm4v_moe", "glm_ocr", "glmga"),
     "vlm_kimi": ("kimi_k25",),
     "vlm_more": ("cohere2_vision", "lfm2_vl", "video_llava", "vipllava"),
+    "vlm_native": ("inkling2", "inkling_mm_model", "lfm3_vl", "minimax_m3_vl"),
     "vlm_perceiver": ("idefics2",),
     "vlm_audio": ("audioflamingo3", "glmasr", "moss_transcribe_diarize", "musicflamingo", "qwen2_5_omni_thinker",
         "qwen2_audio", "qwen3_asr", "qwen3_omni_moe_thinker", "voxtral", "voxtral_realtime"),
@@ -79,9 +84,9 @@ MODULES: dict[str, tuple[str, ...]] = {
 
 # The modules whose builders take a whole vision-language config (never a text_config).
 MULTIMODAL: frozenset[str] = frozenset({"multimodal", "vlm", "vlm_deepseek", "vlm_dots3", "vlm_gemma", "vlm_glm",
-                                        "vlm_kimi", "vlm_more", "vlm_perceiver", "vlm_audio", "vlm_speech",
-                                        "vlm_nemo", "vlm_docling", "vlm_minicpm", "vlm_muse", "vlm_navit",
-                                        "vlm_radio"})
+                                        "vlm_kimi", "vlm_more", "vlm_native", "vlm_perceiver", "vlm_audio",
+                                        "vlm_speech", "vlm_nemo", "vlm_docling", "vlm_minicpm", "vlm_muse",
+                                        "vlm_navit", "vlm_radio"})
 
 MODULE_OF: dict[str, str] = {t: module for module, types in MODULES.items() for t in types}
 
