@@ -159,6 +159,21 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "cohere2_vision": {"no_head": {"vision_config": {"vision_use_head": False}}},
     "lighton_ocr": {"untied": {"vision_config": {"num_hidden_layers": 2}, "tie_word_embeddings": False}},
     "video_llava": {"clip_dict": {"vision_config": {"num_hidden_layers": 2}}},
+    # SAM towers: another grid, windows and global layers, no qkv bias / absolute positions, untied.
+    "got_ocr2": {"small": {"tie_word_embeddings": False,
+                           "vision_config": {"hidden_size": 512, "num_hidden_layers": 5, "num_attention_heads": 8,
+                                             "output_channels": 128, "mlp_dim": 1536, "image_size": 768,
+                                             "window_size": 8, "global_attn_indexes": [1, 4], "qkv_bias": False},
+                           "text_config": {**SMALL, "model_type": "qwen2", "num_hidden_layers": 3}}},
+    "deepseek_vl_hybrid": {"small": {
+        "tie_word_embeddings": False,
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 384, "intermediate_size": 1024,
+                          "num_hidden_layers": 2, "num_attention_heads": 6, "image_size": 384,
+                          "vision_use_head": False},
+        "high_res_vision_config": {"model_type": "sam_vision_model", "hidden_size": 256, "num_hidden_layers": 3,
+                                   "num_attention_heads": 4, "output_channels": 64, "mlp_ratio": 2.0,
+                                   "global_attn_indexes": [2], "use_abs_pos": False, "window_size": 7},
+        "text_config": {**SMALL, "model_type": "llama", "num_hidden_layers": 3}}},
     # Composites whose towers are optional: the defaults build the text model alone.
     "gemma4": {"vision_audio": {"vision_config": {}, "audio_config": {}}},
     # Classes whose own defaults leave head_dim / KV heads unset (transformers cannot build them as is).
