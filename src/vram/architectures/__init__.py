@@ -40,6 +40,7 @@ from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
 from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
 from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
 from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
+from vram.architectures.vlm_qformer import BUILDERS as QFORMER_VLM_BUILDERS
 from vram.architectures.vlm_sam import BUILDERS as SAM_VLM_BUILDERS
 from vram.errors import ConfigError, UnsupportedModelError
 from vram.model import ModelSpec
@@ -68,6 +69,7 @@ _MULTIMODAL.update(KIMI_VLM_BUILDERS)
 _MULTIMODAL.update(PERCEIVER_VLM_BUILDERS)
 _MULTIMODAL.update(DEEPSEEK_VLM_BUILDERS)
 _MULTIMODAL.update(SAM_VLM_BUILDERS)
+_MULTIMODAL.update(QFORMER_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
