@@ -193,6 +193,35 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                                                   "vocab_size": 500, "max_position_embeddings": 64},
                                "text_config": {**SMALL, "model_type": "llama", "num_hidden_layers": 2,
                                                "tie_word_embeddings": False}}},
+    # Janus: q/k norms, no attention bias, a deeper aligner; a three-level VQ-VAE with a double latent; untied.
+    "janus": {"small": {"tie_word_embeddings": False,
+                        "vision_config": {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                          "image_size": 128, "patch_size": 16, "mlp_ratio": 3.0,
+                                          "attention_bias": False, "use_qk_norm": True, "projection_dim": 384,
+                                          "depth": 3},
+                        "vq_config": {"embed_dim": 16, "num_embeddings": 1024, "double_latent": True,
+                                      "latent_channels": 64, "base_channels": 64, "channel_multiplier": [1, 2, 2],
+                                      "num_res_blocks": 1, "projection_dim": 384, "num_hidden_layers": 3,
+                                      "image_token_embed_dim": 256},
+                        "text_config": {**SMALL, "model_type": "llama", "num_hidden_layers": 2}}},
+    # Ovis2: untied (its own lm_head at the composite's sizes), biases, a hidden stride, fewer indicator tokens.
+    "ovis2": {"untied": {"tie_word_embeddings": False, "hidden_size": 256, "vocab_size": 1000,
+                         "vision_config": {"hidden_size": 128, "intermediate_size": 320, "num_hidden_layers": 2,
+                                           "num_attention_heads": 4, "image_size": 112, "qkv_bias": True,
+                                           "mlp_bias": True, "vocab_size": 512, "hidden_stride": 2,
+                                           "num_visual_indicator_tokens": 3},
+                         "text_config": {**SMALL, "model_type": "qwen2", "num_hidden_layers": 2}}},
+    # Molmo2: olmo-style q/k norms, attention biases, tie asked for (the class never ties), three feature layers.
+    "molmo2": {"olmo_norms": {
+        "tie_word_embeddings": True,
+        "vision_config": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 3,
+                          "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
+                          "image_size": [224, 224], "attention_bias": False},
+        "adapter_config": {"vision_feature_layer": [-1, -2, -3], "hidden_size": 128, "num_attention_heads": 4,
+                           "num_key_value_heads": 4, "head_dim": 32, "intermediate_size": 384, "text_hidden_size": 256,
+                           "mlp_bias": True},
+        "text_config": {**SMALL, "num_hidden_layers": 2, "additional_vocab_size": 64, "attention_bias": True,
+                        "qk_norm_type": "olmo"}}},
     # Composites whose towers are optional: the defaults build the text model alone.
     "gemma4": {"vision_audio": {"vision_config": {}, "audio_config": {}}},
     # Classes whose own defaults leave head_dim / KV heads unset (transformers cannot build them as is).

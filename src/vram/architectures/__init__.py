@@ -37,8 +37,11 @@ from vram.architectures.vlm import BUILDERS as VLM_BUILDERS
 from vram.architectures.vlm_deepseek import BUILDERS as DEEPSEEK_VLM_BUILDERS
 from vram.architectures.vlm_gemma import BUILDERS as GEMMA_VLM_BUILDERS
 from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
+from vram.architectures.vlm_janus import BUILDERS as JANUS_VLM_BUILDERS
 from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
+from vram.architectures.vlm_molmo import BUILDERS as MOLMO_VLM_BUILDERS
 from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
+from vram.architectures.vlm_ovis import BUILDERS as OVIS_VLM_BUILDERS
 from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
 from vram.architectures.vlm_qformer import BUILDERS as QFORMER_VLM_BUILDERS
 from vram.architectures.vlm_sam import BUILDERS as SAM_VLM_BUILDERS
@@ -70,6 +73,9 @@ _MULTIMODAL.update(PERCEIVER_VLM_BUILDERS)
 _MULTIMODAL.update(DEEPSEEK_VLM_BUILDERS)
 _MULTIMODAL.update(SAM_VLM_BUILDERS)
 _MULTIMODAL.update(QFORMER_VLM_BUILDERS)
+_MULTIMODAL.update(JANUS_VLM_BUILDERS)
+_MULTIMODAL.update(OVIS_VLM_BUILDERS)
+_MULTIMODAL.update(MOLMO_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)

@@ -8,12 +8,12 @@ to a model_type, for configs whose model_type is new but whose class is known (K
 
 from __future__ import annotations
 
-from vram.architectures.families import gemma, glm4v, gpt, hybrid, llama, mimo, moe, recurrent, rnn
+from vram.architectures.families import gemma, glm4v, gpt, hybrid, llama, mimo, moe, recurrent, rnn, vlm_text
 from vram.architectures.generic import Family
 
 FAMILIES: dict[str, Family] = {**llama.FAMILIES, **moe.FAMILIES, **hybrid.FAMILIES, **recurrent.FAMILIES,
                                **mimo.FAMILIES, **gemma.FAMILIES, **gpt.FAMILIES, **rnn.FAMILIES,
-                               **glm4v.FAMILIES}
+                               **glm4v.FAMILIES, **vlm_text.FAMILIES}
 
 ARCHITECTURES: dict[str, str] = {
     "DeepseekV3ForCausalLM": "deepseek_v3",
