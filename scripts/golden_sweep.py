@@ -250,6 +250,25 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                                               "seq_len": 256},
                             "text_config": {"vocab_size": 1000, "hidden_size": 256, "d_kv": 32, "d_ff": 512,
                                             "num_layers": 3, "num_heads": 8, "relative_attention_num_buckets": 16}}},
+    # Fuyu: tied, another patch and image size, persimmon without q/k LayerNorms.
+    "fuyu": {"tied": {"tie_word_embeddings": True, "patch_size": 16, "image_size": 224,
+                      "text_config": {"model_type": "persimmon", "vocab_size": 1000, "hidden_size": 256,
+                                      "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 8,
+                                      "qk_layernorm": False}}},
+    # GIT: tied output (its bias stays), temporal embeddings for video, other sizes.
+    "git": {"tied_video": {"tie_word_embeddings": True, "num_image_with_embedding": 6, "vocab_size": 1000,
+                           "hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 8,
+                           "intermediate_size": 512, "max_position_embeddings": 128,
+                           "vision_config": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+                                             "num_attention_heads": 4, "image_size": 112, "patch_size": 14}}},
+    # PP-FormulaNet: another SAM grid and windows, other projector channels and decoder sizes.
+    "pp_formulanet": {"small": {
+        "vision_config": {"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4, "output_channels": 64,
+                          "mlp_dim": 512, "image_size": 256, "window_size": 4, "global_attn_indexes": [1],
+                          "post_conv_in_channels": 64, "post_conv_mid_channels": 96, "post_conv_out_channels": 128,
+                          "decoder_hidden_size": 192},
+        "text_config": {"vocab_size": 1000, "max_position_embeddings": 300, "decoder_layers": 2,
+                        "decoder_ffn_dim": 384, "decoder_attention_heads": 4, "d_model": 192}}},
     # Composites whose towers are optional: the defaults build the text model alone.
     "gemma4": {"vision_audio": {"vision_config": {}, "audio_config": {}}},
     # Classes whose own defaults leave head_dim / KV heads unset (transformers cannot build them as is).

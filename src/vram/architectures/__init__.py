@@ -36,7 +36,9 @@ from vram.architectures.nemotron_nas import build_nemotron_nas
 from vram.architectures.vlm import BUILDERS as VLM_BUILDERS
 from vram.architectures.vlm_aria import BUILDERS as ARIA_VLM_BUILDERS
 from vram.architectures.vlm_deepseek import BUILDERS as DEEPSEEK_VLM_BUILDERS
+from vram.architectures.vlm_fuyu import BUILDERS as FUYU_VLM_BUILDERS
 from vram.architectures.vlm_gemma import BUILDERS as GEMMA_VLM_BUILDERS
+from vram.architectures.vlm_git import BUILDERS as GIT_VLM_BUILDERS
 from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
 from vram.architectures.vlm_janus import BUILDERS as JANUS_VLM_BUILDERS
 from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
@@ -80,6 +82,8 @@ _MULTIMODAL.update(OVIS_VLM_BUILDERS)
 _MULTIMODAL.update(MOLMO_VLM_BUILDERS)
 _MULTIMODAL.update(ARIA_VLM_BUILDERS)
 _MULTIMODAL.update(KOSMOS_VLM_BUILDERS)
+_MULTIMODAL.update(FUYU_VLM_BUILDERS)
+_MULTIMODAL.update(GIT_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
