@@ -269,6 +269,27 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                           "decoder_hidden_size": 192},
         "text_config": {"vocab_size": 1000, "max_position_embeddings": 300, "decoder_layers": 2,
                         "decoder_ffn_dim": 384, "decoder_attention_heads": 4, "d_model": 192}}},
+    # T5Gemma 2: untied, attention biases in the encoder, a deeper decoder with other head sizes, no SigLIP head.
+    "t5gemma2": {"untied": {
+        "tie_word_embeddings": False,
+        "encoder": {"mm_tokens_per_image": 16,
+                    "text_config": {"vocab_size": 1000, "hidden_size": 256, "intermediate_size": 512,
+                                    "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+                                    "head_dim": 32, "attention_bias": True, "sliding_window": 64},
+                    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 128,
+                                      "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                      "image_size": 64, "patch_size": 16, "vision_use_head": False}},
+        "decoder": {"vocab_size": 1000, "hidden_size": 256, "intermediate_size": 384, "num_hidden_layers": 7,
+                    "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 48, "sliding_window": 64}}},
+    # IDEFICS: the perceiver resampler with q/k norms, cross layers every 2nd, vector gates, extra tokens, tied.
+    "idefics": {"resampler": {
+        "vocab_size": 1000, "additional_vocab_size": 2, "hidden_size": 256, "intermediate_size": 512,
+        "num_hidden_layers": 4, "num_attention_heads": 8, "cross_layer_interval": 2, "qk_layer_norms": True,
+        "alpha_type": "vector", "tie_word_embeddings": True, "use_resampler": True,
+        "perceiver_config": {"use_resampler": True, "resampler_n_latents": 16, "resampler_depth": 2,
+                             "resampler_n_heads": 4, "resampler_head_dim": 32, "qk_layer_norms_perceiver": True},
+        "vision_config": {"embed_dim": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+                          "image_size": 112, "patch_size": 14}}},
     # Composites whose towers are optional: the defaults build the text model alone.
     "gemma4": {"vision_audio": {"vision_config": {}, "audio_config": {}}},
     # Classes whose own defaults leave head_dim / KV heads unset (transformers cannot build them as is).

@@ -17,6 +17,7 @@ from vram.architectures.decoders import build_falcon, build_gpt2
 from vram.architectures.encdec import BUILDERS as ENCDEC_BUILDERS
 from vram.architectures.encdec_bart import BUILDERS as BART_BUILDERS
 from vram.architectures.encdec_gemma import BUILDERS as GEMMA_ENCDEC_BUILDERS
+from vram.architectures.encdec_gemma2 import BUILDERS as GEMMA2_ENCDEC_BUILDERS
 from vram.architectures.encdec_moe import BUILDERS as MOE_ENCDEC_BUILDERS
 from vram.architectures.encdec_more import BUILDERS as MORE_ENCDEC_BUILDERS
 from vram.architectures.encoders import BUILDERS as ENCODER_BUILDERS
@@ -40,6 +41,7 @@ from vram.architectures.vlm_fuyu import BUILDERS as FUYU_VLM_BUILDERS
 from vram.architectures.vlm_gemma import BUILDERS as GEMMA_VLM_BUILDERS
 from vram.architectures.vlm_git import BUILDERS as GIT_VLM_BUILDERS
 from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
+from vram.architectures.vlm_idefics import BUILDERS as IDEFICS_VLM_BUILDERS
 from vram.architectures.vlm_janus import BUILDERS as JANUS_VLM_BUILDERS
 from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
 from vram.architectures.vlm_kosmos import BUILDERS as KOSMOS_VLM_BUILDERS
@@ -84,11 +86,13 @@ _MULTIMODAL.update(ARIA_VLM_BUILDERS)
 _MULTIMODAL.update(KOSMOS_VLM_BUILDERS)
 _MULTIMODAL.update(FUYU_VLM_BUILDERS)
 _MULTIMODAL.update(GIT_VLM_BUILDERS)
+_MULTIMODAL.update(IDEFICS_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
 _TEXT_OTHER.update(MORE_ENCDEC_BUILDERS)
 _TEXT_OTHER.update(GEMMA_ENCDEC_BUILDERS)
+_TEXT_OTHER.update(GEMMA2_ENCDEC_BUILDERS)
 _TEXT_OTHER.update(ENCODER_BUILDERS)
 _TEXT_OTHER.update(BERT_VARIANT_BUILDERS)
 _TEXT_OTHER.update(DEBERTA_BUILDERS)
