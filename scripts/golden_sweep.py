@@ -290,6 +290,18 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                              "resampler_n_heads": 4, "resampler_head_dim": 32, "qk_layer_norms_perceiver": True},
         "vision_config": {"embed_dim": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
                           "image_size": 112, "patch_size": 14}}},
+    # PI0: an untied PaliGemma (the base model keeps no lm_head), a narrower expert, other action / state sizes.
+    "pi0": {"small": {
+        "max_action_dim": 16, "max_state_dim": 8,
+        "vlm_config": {"model_type": "paligemma", "projection_dim": 256, "tie_word_embeddings": False,
+                       "text_config": {"model_type": "gemma", "hidden_size": 256, "num_hidden_layers": 2,
+                                       "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 1,
+                                       "head_dim": 64, "vocab_size": 1000},
+                       "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 128,
+                                         "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                         "image_size": 112, "patch_size": 14, "vision_use_head": False}},
+        "dit_config": {"model_type": "gemma", "hidden_size": 192, "num_hidden_layers": 2, "intermediate_size": 384,
+                       "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 48, "vocab_size": 1000}}},
     # Composites whose towers are optional: the defaults build the text model alone.
     "gemma4": {"vision_audio": {"vision_config": {}, "audio_config": {}}},
     # Classes whose own defaults leave head_dim / KV heads unset (transformers cannot build them as is).

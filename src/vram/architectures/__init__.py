@@ -49,6 +49,7 @@ from vram.architectures.vlm_molmo import BUILDERS as MOLMO_VLM_BUILDERS
 from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
 from vram.architectures.vlm_ovis import BUILDERS as OVIS_VLM_BUILDERS
 from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
+from vram.architectures.vlm_pi0 import BUILDERS as PI0_VLM_BUILDERS
 from vram.architectures.vlm_qformer import BUILDERS as QFORMER_VLM_BUILDERS
 from vram.architectures.vlm_sam import BUILDERS as SAM_VLM_BUILDERS
 from vram.errors import ConfigError, UnsupportedModelError
@@ -87,6 +88,7 @@ _MULTIMODAL.update(KOSMOS_VLM_BUILDERS)
 _MULTIMODAL.update(FUYU_VLM_BUILDERS)
 _MULTIMODAL.update(GIT_VLM_BUILDERS)
 _MULTIMODAL.update(IDEFICS_VLM_BUILDERS)
+_MULTIMODAL.update(PI0_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
