@@ -20,7 +20,10 @@ GOLDEN: dict[str, int] = json.loads((DATA / "golden_params.json").read_text())["
 # modeling_decilm.py, checked by tests/test_nemotron_nas.py's own counter.
 GOLDEN_EXTRA = {"lmms-lab__LLaVA-Video-72B-Qwen2": 73_180_522_016,
                 "nvidia__Llama-3_3-Nemotron-Super-49B-v1": 49_867_145_216,
-                "nvidia__Llama-3_1-Nemotron-Ultra-253B-v1": 253_401_268_224}
+                "nvidia__Llama-3_1-Nemotron-Ultra-253B-v1": 253_401_268_224,
+                # Hunyuan-A13B's first config (model_type "hunyuan", remote code): transformers 5.23
+                # builds it as hunyuan_v1_moe once head_dim (128, its attention_head_dim) is given.
+                "tencent__Hunyuan-A13B-Instruct": 80_393_183_232}
 
 
 @pytest.mark.parametrize("stem", sorted({**GOLDEN, **GOLDEN_EXTRA}))

@@ -66,6 +66,9 @@ class Family:
     router_bias: bool = False
     expert_bias: bool = False
     expert_width_key: str = "moe_intermediate_size"
+    expert_latent_key: str | None = None
+    """The config key of a latent width the routed experts run in, when set: a projection from the
+    hidden size into it before the experts and one back after them (NemotronH's moe_latent_size)."""
     dense_width_key: str | None = None
     nope_rope: bool = False
     mtp: bool = False
@@ -128,7 +131,12 @@ def _experts(r: Reading, f: Family, b: Basics, dense_width: int | None) -> L.Par
     k = _top_k(r, f)
     width = r.int(f.expert_width_key) if r.has(f.expert_width_key) else r.first_int(MLP_WIDTH)
     eb = f.expert_bias
-    lins = L.mlp(h, width, gated=f.gated, fused=True, bias=eb, prefix="experts.", copies=e, active=k)
+    latent = r.opt_int(f.expert_latent_key) if f.expert_latent_key else None
+    lins = L.mlp(latent or h, width, gated=f.gated, fused=True, bias=eb, prefix="experts.", copies=e, active=k)
+    if latent:
+        mb = _flag(r, f.mlp_bias)
+        lins += (Linear(name="fc1_latent_proj", in_features=h, out_features=latent, bias=mb),
+                 Linear(name="fc2_latent_proj", in_features=latent, out_features=h, bias=mb))
     lins += (Linear(name="router", in_features=h, out_features=e, bias=f.router_bias),)
     shared = 0
     key = f.shared_width_key if f.shared_width_key and r.has(f.shared_width_key) else r.first_key(SHARED_WIDTH)

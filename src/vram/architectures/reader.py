@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from vram.architectures._config import _MISSING as _REQUIRED
-from vram.architectures._config import Cfg
+from vram.architectures._config import Cfg, Int, Str
 from vram.errors import ConfigError, UnsupportedModelError
 
 MAX_LAYERS = 10_000
@@ -87,6 +88,18 @@ class Reading(Cfg):
         if key in self._data:
             self.used.add(self._path(key))
         return value
+
+    def int(self, key: Str, default: Any = _REQUIRED, *, minimum: Int = 1) -> Int:
+        """An integer field; a per-layer list that holds one value for every layer reads as that value
+        (Hunyuan-A13B's moe_topk and num_shared_expert, which its class indexes by layer)."""
+        value = self._lookup(key)
+        if isinstance(value, list) and value and all(type(v) is int for v in value) and len(set(value)) == 1:
+            self.used.add(self._path(key))
+            first: int = value[0]
+            if first < minimum:
+                raise ConfigError(f"config field '{self._path(key)}' must be >= {minimum}, got {first}")
+            return first
+        return super().int(key, default, minimum=minimum)
 
     def first_key(self, keys: tuple[str, ...]) -> str | None:
         for key in keys:

@@ -24,4 +24,7 @@ ARCHITECTURES: dict[str, str] = {
     "Qwen3ForCausalLM": "qwen3",
     "Qwen3MoeForCausalLM": "qwen3_moe",
     "MixtralForCausalLM": "mixtral",
+    # Hunyuan's first remote-code configs say model_type "hunyuan" with these classes.
+    "HunYuanMoEV1ForCausalLM": "hunyuan_v1_moe",
+    "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense",
 }
