@@ -302,6 +302,29 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                                          "image_size": 112, "patch_size": 14, "vision_use_head": False}},
         "dit_config": {"model_type": "gemma", "hidden_size": 192, "num_hidden_layers": 2, "intermediate_size": 384,
                        "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 48, "vocab_size": 1000}}},
+    # Evolla: absolute positions and an embedding LayerNorm in the protein encoder, aligners every 2nd of 7
+    # layers without output bias, tie asked for (the class never ties).
+    "evolla": {"small": {
+        "vocab_size": 1000, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 7,
+        "num_attention_heads": 8, "num_key_value_heads": 2, "aligner_num_add_layers": 3, "aligner_enable_bias": False,
+        "aligner_ffn_mult": 2, "resampler_depth": 2, "resampler_dim_head": 16, "resampler_heads": 4,
+        "resampler_num_latents": 8, "resampler_ff_mult": 2, "tie_word_embeddings": True,
+        "protein_encoder_config": {"vocab_size": 100, "hidden_size": 128, "num_hidden_layers": 2,
+                                   "num_attention_heads": 4, "intermediate_size": 256, "max_position_embeddings": 130,
+                                   "position_embedding_type": "absolute", "emb_layer_norm_before": True}}},
+    # Florence-2: three DaViT stages, no qkv bias, another MLP ratio and prenorm; lm_head untied by the
+    # composite, the BART tables tied (or not) by the text config.
+    "florence2": {
+        name: {"tie_word_embeddings": False,
+               "vision_config": {"embed_dim": [64, 128, 192], "depths": [1, 2, 1], "num_heads": [2, 4, 6],
+                                 "num_groups": [2, 4, 6], "patch_size": [7, 3, 3], "patch_stride": [4, 2, 2],
+                                 "patch_padding": [3, 1, 1], "patch_prenorm": [False, False, True], "mlp_ratio": 2.0,
+                                 "qkv_bias": False, "projection_dim": 256, "max_position_embeddings": 20},
+               "text_config": {"model_type": "bart", "vocab_size": 1000, "d_model": 256, "encoder_layers": 2,
+                               "decoder_layers": 2, "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+                               "encoder_ffn_dim": 512, "decoder_ffn_dim": 512, "max_position_embeddings": 128,
+                               "tie_word_embeddings": text_tie}}
+        for name, text_tie in (("untied_head", True), ("untied", False))},
     # Composites whose towers are optional: the defaults build the text model alone.
     "gemma4": {"vision_audio": {"vision_config": {}, "audio_config": {}}},
     # Classes whose own defaults leave head_dim / KV heads unset (transformers cannot build them as is).

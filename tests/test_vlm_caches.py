@@ -64,3 +64,16 @@ def test_idefics_cross_layers_cache_the_resampled_image_per_image() -> None:
     none, _ = _kv(config, seq_len=100, images=0)
     one, _ = _kv(config, seq_len=100, images=1)
     assert one - none == 2 * 8 * 64 * 16 * 2 + 4 * 8 * 64 * 1 * 2
+
+
+def test_evolla_aligners_cache_the_compressed_protein_once() -> None:
+    # 7 llama layers, aligners on layers 2, 4 and 6 (step 7 // 3 = 2): 8 heads x 32 over 8 latents, K and V,
+    # bf16, batch 1; the self-attention has 2 KV heads.
+    config = {"model_type": "evolla", "vocab_size": 1000, "hidden_size": 256, "intermediate_size": 512,
+              "num_hidden_layers": 7, "num_attention_heads": 8, "num_key_value_heads": 2,
+              "aligner_num_add_layers": 3, "resampler_depth": 1, "resampler_num_latents": 8,
+              "protein_encoder_config": {"vocab_size": 100, "hidden_size": 128, "num_hidden_layers": 1,
+                                         "num_attention_heads": 4, "intermediate_size": 256}}
+    total, terms = _kv(config, seq_len=100, batch_size=1)
+    assert terms["aligner (cross)"] == 3 * 8 * 64 * 8 * 2
+    assert total == terms["aligner (cross)"] + 7 * 2 * 64 * 100 * 2
