@@ -325,6 +325,15 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
                                "encoder_ffn_dim": 512, "decoder_ffn_dim": 512, "max_position_embeddings": 128,
                                "tie_word_embeddings": text_tie}}
         for name, text_tie in (("untied_head", True), ("untied", False))},
+    # ERNIE 4.5 VL MoE: untied, biases, no shared experts, its own dense / sparse pattern (head_dim 128: 3D RoPE).
+    "ernie4_5_vl_moe": {"small": {
+        "tie_word_embeddings": False,
+        "text_config": {"vocab_size": 1000, "hidden_size": 512, "intermediate_size": 512, "num_hidden_layers": 4,
+                        "num_attention_heads": 4, "num_key_value_heads": 2, "use_bias": True,
+                        "moe_intermediate_size": [128, 64], "moe_k": 2, "moe_num_experts": 4,
+                        "moe_num_shared_experts": 0, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"]},
+        "vision_config": {"depth": 2, "hidden_size": 128, "num_heads": 4, "patch_size": 14, "spatial_merge_size": 2,
+                          "intermediate_size": 256, "temporal_merge_size": 2}}},
     # Composites whose towers are optional: the defaults build the text model alone.
     "gemma4": {"vision_audio": {"vision_config": {}, "audio_config": {}}},
     # Classes whose own defaults leave head_dim / KV heads unset (transformers cannot build them as is).

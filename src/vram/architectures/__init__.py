@@ -37,6 +37,7 @@ from vram.architectures.nemotron_nas import build_nemotron_nas
 from vram.architectures.vlm import BUILDERS as VLM_BUILDERS
 from vram.architectures.vlm_aria import BUILDERS as ARIA_VLM_BUILDERS
 from vram.architectures.vlm_deepseek import BUILDERS as DEEPSEEK_VLM_BUILDERS
+from vram.architectures.vlm_ernie import BUILDERS as ERNIE_VLM_BUILDERS
 from vram.architectures.vlm_evolla import BUILDERS as EVOLLA_VLM_BUILDERS
 from vram.architectures.vlm_florence import BUILDERS as FLORENCE_VLM_BUILDERS
 from vram.architectures.vlm_fuyu import BUILDERS as FUYU_VLM_BUILDERS
@@ -93,6 +94,7 @@ _MULTIMODAL.update(IDEFICS_VLM_BUILDERS)
 _MULTIMODAL.update(PI0_VLM_BUILDERS)
 _MULTIMODAL.update(EVOLLA_VLM_BUILDERS)
 _MULTIMODAL.update(FLORENCE_VLM_BUILDERS)
+_MULTIMODAL.update(ERNIE_VLM_BUILDERS)
 _TEXT_OTHER.update(ENCDEC_BUILDERS)
 _TEXT_OTHER.update(BART_BUILDERS)
 _TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
