@@ -85,6 +85,24 @@ def test_the_cli_refusals_apply_to_the_api(kwargs: dict[str, Any], fragment: str
     assert info.value.exit_status == 2
 
 
+def test_natural_python_types_mean_what_the_cli_text_means() -> None:
+    # memory in bytes, a layer count as an int, LoRA targets as a list: the same documents as their CLI text
+    as_int = vram.estimate(LLAMA, memory=24 * 2**30)
+    assert as_int.capacity is not None and as_int.capacity.usable_bytes == 24 * 2**30
+    as_text = vram.estimate(LLAMA, memory="24GiB")
+    assert as_text.capacity is not None and as_int.capacity.model_dump(exclude={"label"}) == \
+        as_text.capacity.model_dump(exclude={"label"})
+    listed = vram.estimate(LLAMA, mode="lora", lora_targets=["q_proj", "v_proj"])
+    assert listed.model_dump() == vram.estimate(LLAMA, mode="lora", lora_targets="q_proj,v_proj").model_dump()
+    assert vram.estimate(LLAMA, mode="lora", lora_targets=("q_proj",)).model.trainable_parameters == 32 * 16 * 8192
+    ngl = vram.estimate(LLAMA, engine="llama.cpp", n_gpu_layers=10, gpu="l4")
+    assert ngl.model_dump() == vram.estimate(LLAMA, engine="llama.cpp", n_gpu_layers="10", gpu="l4").model_dump()
+    with pytest.raises(UsageError, match="positive number of bytes"):
+        vram.estimate(LLAMA, memory=0)
+    with pytest.raises(UsageError, match="must hold strings"):
+        vram.estimate(LLAMA, mode="lora", lora_targets=["q_proj", 3])
+
+
 def test_compare_qlora_and_check_without_budget() -> None:
     with pytest.raises(UsageError, match="fixes the base at nf4"):
         vram.compare(LLAMA, mode="qlora", dtypes="bf16,nf4")

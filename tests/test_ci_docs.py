@@ -78,6 +78,7 @@ def test_a_plan_that_does_not_fit_exits_1_with_a_line_each(tmp_path: Path) -> No
     for fmt in ("text", "json", "markdown", "quiet"):
         res = runner.invoke(app, ["check", "--plan", path, "--format", fmt])
         assert res.exit_code == 1
+        assert (res.stdout == "") == (fmt == "quiet"), fmt  # quiet prints nothing, as docs/cli.md says
     res = runner.invoke(app, ["check", "--plan", path])
     lines = res.stdout.splitlines()
     assert lines[0].split() == ["deployment", "needed", "capacity", "headroom", "verdict"]

@@ -85,6 +85,27 @@ def test_lora_targets_count_peft_s_trainable_parameters() -> None:
     assert doc["model"]["trainable_parameters"] == 6_815_744
 
 
+@pytest.mark.parametrize("targets", ["self_attn.q_proj,self_attn.v_proj", "q_proj,self_attn.v_proj",
+                                     "model.layers.0.self_attn.q_proj,v_proj", r".*\.self_attn\.(q_proj|v_proj)"])
+def test_lora_targets_take_peft_s_dotted_suffixes_and_a_regular_expression(targets: str) -> None:
+    # PEFT matches a full module name equal to a target or ending with ".target"; a target_modules string is a
+    # regular expression over the full name (peft/tuners/tuners_utils.py check_target_module_exists).
+    doc = run_json("estimate", LLAMA3, "--mode", "lora", "--lora-targets", targets)
+    per_layer = 16 * ((4096 + 4096) + (4096 + 1024))
+    layers = (1, 32) if targets.startswith("model.layers.0") else (32, 32)
+    assert doc["model"]["trainable_parameters"] == (layers[0] * 16 * (4096 + 4096) + layers[1] * 16 * (4096 + 1024)
+                                                    if layers[0] == 1 else 32 * per_layer)
+
+
+def test_a_regular_expression_may_select_some_layers_and_must_stand_alone() -> None:
+    doc = run_json("estimate", LLAMA3, "--mode", "lora", "--lora-targets", r"model\.layers\.[0-3]\.self_attn\.q_proj")
+    assert doc["model"]["trainable_parameters"] == 4 * 16 * (4096 + 4096)
+    res = run("estimate", LLAMA3, "--mode", "lora", "--lora-targets", "q_proj,.*v_proj")
+    assert res.exit_code == 2 and "regular expression" in one_error_line(res)
+    res = run("estimate", LLAMA3, "--mode", "lora", "--lora-targets", "mlp.q_proj")
+    assert res.exit_code == 2 and "'mlp.q_proj'" in one_error_line(res)
+
+
 def test_a_size_literal_has_no_module_names() -> None:
     res = run("estimate", "7B", "--mode", "lora", "--lora-targets", "attention")
     assert res.exit_code == 2 and "all-linear" in one_error_line(res)

@@ -230,3 +230,15 @@ def test_cli_reports_state_and_notes(engine: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["estimate", str(tmp_path), "--engine", engine, "--gpu", "h100", "-tp", "4",
                               flag, "int4"])
     assert res.exit_code == 2 and flag in res.stderr
+
+
+@pytest.mark.parametrize(("engine", "flag", "value"), [
+    ("sglang", "--max-mamba-cache-size", "10"), ("sglang", "--mamba-ssm-dtype", "float32"),
+    ("sglang", "--mamba-full-memory-ratio", "0.5"), ("vllm", "--mamba-ssm-cache-dtype", "float32")])
+def test_state_flags_mean_nothing_without_state_layers(engine: str, flag: str, value: str) -> None:
+    # refused (exit 2) as --swa-full-tokens-ratio is for a model without SGLang's sliding-window pool
+    res = runner.invoke(app, ["estimate", "meta-llama/Llama-3.1-8B-Instruct", "--engine", engine, "--gpu", "h100",
+                              flag, value])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{flag} means nothing" in lines[0] and "no Mamba" in lines[0]

@@ -162,6 +162,13 @@ def test_ollama_applies_its_defaults_and_environment(tmp_path: Path, monkeypatch
     doc = engine("estimate", str(tmp_path / "m.gguf"), "--engine", "ollama", "--gpu", "h100")
     s = doc["engine"]["settings"]
     assert (s["ctx_size"], s["parallel"], s["cache_type_k"], s["ubatch_size"]) == (8192, 2, "q8_0", 1024)
+    # Ollama (llm/server.go) keeps an f16 cache when flash attention is off, whatever OLLAMA_KV_CACHE_TYPE says.
+    monkeypatch.setenv("OLLAMA_FLASH_ATTENTION", "0")
+    doc = engine("estimate", str(tmp_path / "m.gguf"), "--engine", "ollama", "--gpu", "h100")
+    s = doc["engine"]["settings"]
+    assert (s["flash_attn"], s["cache_type_k"], s["cache_type_v"]) == ("off", "f16", "f16")
+    assert doc["workload"]["kv_dtype"] == "f16"
+    assert any("OLLAMA_KV_CACHE_TYPE=q8_0 ignored" in n for n in doc["notes"])
 
 
 def test_hub_gguf_headers_are_cached_and_answer_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -52,9 +52,9 @@ def test_defaults_fill_the_derived_widths() -> None:
 def test_vllm_has_no_rwkv(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps(CONFIG))
     res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "vllm", "--gpu", "h100"])
-    assert res.exit_code == 2
+    assert res.exit_code == 3  # vLLM's registry has no class for it (presets/engines.json state_model_types)
     assert res.stdout == ""
-    assert "--engine vllm has no RWKV model" in res.stderr
+    assert "--engine vllm does not serve model_type 'rwkv'" in res.stderr
 
 
 def test_recurrent_gemma_keeps_a_window_and_an_rg_lru_state() -> None:
@@ -96,3 +96,16 @@ def test_xlstm_weight_modes_and_biases() -> None:
     assert spec_from_config({**base, "weight_mode": "fused"}, model_id="x").parameters == 3_884_184
     odd = {**base, "qk_dim_factor": 0.3, "v_dim_factor": 0.7}
     assert spec_from_config(odd, model_id="x").parameters == 3_484_536
+
+
+def test_llamacpp_counts_and_shows_rwkv_s_recurrent_state(tmp_path: Path) -> None:
+    # llama-memory-recurrent: per layer r (token shift, 2 x hidden) and s (the WKV state; transformers' v4
+    # keeps numerator, denominator and maximum, 3 x hidden) in f32, one cell per sequence:
+    # 32 layers x 5 x 4096 x 4 bytes = 2,621,440 bytes
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "llama.cpp", "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["engine"]["rs_buffer_bytes"] == 32 * 5 * 4096 * 4 == 2_621_440
+    text = CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "llama.cpp"]).stdout
+    assert "recurrent-state buffer" in text and "2,621,440 bytes" in " ".join(text.split())

@@ -22,8 +22,8 @@ def spec(key: str) -> ModelSpec:
     return spec_from_config(SWEEP[key]["config"], model_id=key)
 
 
-def _term(key: str, mode: str, name: str) -> int:
-    e = estimate(spec(key), build_workload(dtype="bf16", seq_len=4096, mode=mode))
+def _term(key: str, mode: str, name: str, kernels: str = "fused") -> int:
+    e = estimate(spec(key), build_workload(dtype="bf16", seq_len=4096, mode=mode, mamba_kernels=kernels))
     (t,) = [t for t in e.terms if t.name == name]
     return t.bytes
 
@@ -31,17 +31,23 @@ def _term(key: str, mode: str, name: str) -> int:
 # mamba defaults: hidden 768, inner 1536, state 16, dt_rank 48, 32 layers, no MLP.
 MAMBA_PROJECTED = 2 * 1536 + (48 + 2 * 16) + 1536  # in_proj (x, z), x_proj (dt, B, C), dt_proj
 MAMBA_WORK = 3 * 1536 * 16  # discrete_A, discrete_B, deltaB_u of slow_forward, fp32
+# mamba_ssm's fused scan: the state at each 2,048-token chunk's end, 2 x state per channel in fp32, per sequence
+MAMBA_FUSED_PER_TOKEN = 4 * 2 * 1536 * 16 * 2 // 4096  # 2 chunks of 4,096 tokens: 96 bytes per token
 
 
 def test_mamba_layer_forward_peak() -> None:
     per_token = 2 * (3 * 768 + MAMBA_PROJECTED + 2 * 1536 + 1536) + 4 * MAMBA_WORK
-    assert _term("mamba", "inference", "largest layer forward") == 4096 * per_token == 1_302_986_752
+    assert _term("mamba", "inference", "largest layer forward", "torch") == 4096 * per_token == 1_302_986_752
+    fused = 2 * (3 * 768 + MAMBA_PROJECTED + 2 * 1536 + 1536) + MAMBA_FUSED_PER_TOKEN
+    assert _term("mamba", "inference", "largest layer forward") == 4096 * fused
 
 
 def test_mamba_layers_saved_for_backward() -> None:
     norm = (4 + 2) * 768  # one RMSNorm per Mamba layer: fp32 input + normed output
     per_token = norm + 2 * (MAMBA_PROJECTED + 2 * 1536 + 1536) + 4 * MAMBA_WORK
-    assert _term("mamba", "training", "decoder layers (saved for backward)") == 32 * 4096 * per_token
+    assert _term("mamba", "training", "decoder layers (saved for backward)", "torch") == 32 * 4096 * per_token
+    fused = norm + 2 * (MAMBA_PROJECTED + 2 * 1536 + 1536) + MAMBA_FUSED_PER_TOKEN
+    assert _term("mamba", "training", "decoder layers (saved for backward)") == 32 * 4096 * fused
 
 
 def test_gated_deltanet_forward_peak_counts_its_chunked_rule() -> None:

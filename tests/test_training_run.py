@@ -165,6 +165,12 @@ def test_grpo_sequences_are_prompt_plus_completion() -> None:
     (["--mode", "dpo", "--num-generations", "4"], "--mode grpo"),
     (["--mode", "lora", "--tuning", "lora"], "--mode dpo or grpo"),
     (["--mode", "grpo", "--batch-size", "3", "--num-generations", "8"], "multiple of --num-generations"),
+    # the smallest --batch-size (or --grad-accum) that makes batch x accumulation x GPUs a multiple of 8
+    (["--mode", "grpo", "--batch-size", "3", "--num-generations", "8"], "use --batch-size 8 (or a multiple of it), "
+                                                                        "or --grad-accum 8"),
+    (["--mode", "grpo", "--batch-size", "2", "--grad-accum", "2", "--num-generations", "12"], "--batch-size 6 "),
+    (["--mode", "grpo", "--batch-size", "2", "--grad-accum", "2", "--num-generations", "12"], "--grad-accum 6"),
+    (["--mode", "grpo", "--num-generations", "1"], "at least 2 completions per prompt"),
     (["--mode", "lora", "--framework", "deepspeed"], "--framework"),
     (["--mode", "lora", "--loss", "sparse"], "--loss"),
 ])

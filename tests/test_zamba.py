@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
 from vram.architectures import spec_from_config
+from vram.cli import app
 from vram.estimate import estimate, kv_cache_bytes_per_token
 from vram.options import build_workload
 from vram.terms.kv import state_bytes_per_sequence
@@ -74,3 +77,14 @@ def test_zamba2_caches() -> None:
     w = build_workload(dtype="bf16", seq_len=1000, batch_size=1)
     assert kv_cache_bytes_per_token(s, w) == 9 * 2 * 32 * 160 * 2
     assert state_bytes_per_sequence(s, w) == 54 * (5248 * 4 * 2 + 8 * 640 * 64 * 4)
+
+
+def test_vllm_does_not_serve_zamba_v1_by_its_registry(tmp_path: Path) -> None:
+    # vLLM's registry has Zamba2ForCausalLM but no ZambaForCausalLM (presets/engines.json state_model_types)
+    (tmp_path / "config.json").write_text(json.dumps(SWEEP["entries"]["zamba"]["config"]))
+    res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "vllm", "--gpu", "h100"])
+    assert res.exit_code == 3 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not serve model_type 'zamba'" in lines[0] and "zamba2" in lines[0]
+    (tmp_path / "config.json").write_text(json.dumps(SWEEP["entries"]["zamba2"]["config"]))
+    assert CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "vllm", "--gpu", "h100"]).exit_code == 0

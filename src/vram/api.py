@@ -39,17 +39,18 @@ class Options(TypedDict, total=False):
     precision: str | None
     gradient_checkpointing: bool | None
     attention: str
+    mamba_kernels: str
     images: int
     frames: int
     image_size: str | None
     lora_rank: int
-    lora_targets: str
+    lora_targets: str | list[str] | tuple[str, ...]
     lora_dtype: str | None
     double_quant: bool
     gpus: int
     overhead_percent: float | None
     gpu: str | None
-    memory: str | None
+    memory: str | int | None
     revision: str | None
     token: str | None
     refresh: bool
@@ -63,7 +64,7 @@ class Options(TypedDict, total=False):
     grad_accum: int
     runtime: str
     compression: str | None
-    cpu_memory: str | None
+    cpu_memory: str | int | None
     loss: str | None
     loss_chunks: int | None
     compile_loss: bool
@@ -99,7 +100,7 @@ class Options(TypedDict, total=False):
     mamba_full_memory_ratio: float | None
     disable_radix_cache: bool
     ctx_size: int | None
-    n_gpu_layers: str | None
+    n_gpu_layers: str | int | None
     flash_attn: str | None
     cache_type_k: str | None
     cache_type_v: str | None
@@ -116,7 +117,8 @@ class Options(TypedDict, total=False):
     fit_ctx: int | None
 
 
-_NON_NONE = {"mode": "inference", "batch_size": 1, "seq_len": 4096, "attention": "sdpa", "images": 0, "frames": 0,
+_NON_NONE = {"mode": "inference", "batch_size": 1, "seq_len": 4096, "attention": "sdpa", "mamba_kernels": "fused",
+             "images": 0, "frames": 0,
              "lora_rank": 16, "lora_targets": "all-linear", "double_quant": False, "gpus": 1, "refresh": False,
              "grad_accum": 1, "runtime": "standard", "compile_loss": False, "engine": "transformers",
              "enforce_eager": False, "enable_expert_parallel": False, "enable_sleep_mode": False,
@@ -138,7 +140,7 @@ def option_types() -> dict[str, tuple[type, ...]]:
     out: dict[str, tuple[type, ...]] = {}
     for name, hint in hints.items():
         args = typing.get_args(hint) or (hint,)
-        types = tuple(t for t in args if t is not type(None))
+        types = tuple(typing.get_origin(t) or t for t in args if t is not type(None))  # list[str] -> list
         out[name] = (*types, int) if float in types and int not in types else types
     return out
 
@@ -153,6 +155,28 @@ def _check_types(options: Mapping[str, Any]) -> None:
         if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
             want = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in allowed))
             raise UsageError(f"{name} ({FLAGS[name]}) must be {want}, got {clip(repr(value))}")
+
+
+def _natural(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The Python forms of options the CLI spells as text, turned into that text: a memory amount in
+    bytes (``memory=80 * 2**30``), a layer count (``n_gpu_layers=10``), a list of LoRA targets."""
+    out = dict(options)
+    for name in ("memory", "cpu_memory"):
+        value = out.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value <= 0:
+                raise UsageError(f"{name} ({FLAGS[name]}) must be a positive number of bytes, got {value}")
+            out[name] = f"{value}B"
+    value = out.get("n_gpu_layers")
+    if isinstance(value, int) and not isinstance(value, bool):
+        out["n_gpu_layers"] = str(value)
+    value = out.get("lora_targets")
+    if isinstance(value, list | tuple):
+        bad = [t for t in value if not isinstance(t, str)]
+        if bad:
+            raise UsageError(f"lora_targets ({FLAGS['lora_targets']}) must hold strings, got {clip(repr(bad[0]))}")
+        out["lora_targets"] = ",".join(value)
+    return out
 
 
 def _unknown(names: Sequence[str], known: Sequence[str], function: str) -> TypeError:
@@ -171,6 +195,7 @@ def prepare(options: Mapping[str, Any], *, function: str = "estimate") -> dict[s
     if unknown:
         raise _unknown(unknown, list(DEFAULTS), function)
     _check_types(options)
+    options = _natural(options)
     check_environment()
     opts: dict[str, Any] = {**DEFAULTS, **options}
     opts["_given"] = set(options)

@@ -101,15 +101,16 @@ def compare(model: Model,
 def check(model: Annotated[str | None, typer.Argument(help="As for estimate; left out with --plan.",
                                                       show_default=False)] = None,
           dtype: Dtype = "auto",
-          format: Annotated[str, typer.Option("--format", "-f", help="quiet (default) | text | json | "
-                                                                     "markdown.")] = "quiet",
+          format: Annotated[str | None, typer.Option("--format", "-f", help="quiet (default; text with --plan) | "
+                                                                            "text | json | markdown.",
+                                                     show_default=False)] = None,
           plan: Annotated[str | None, typer.Option("--plan", help="A capacity plan (TOML, docs/ci.md): check "
                                                                   "every deployment in it.")] = None,
           opts: Any = None) -> None:
     """Exit 0 if the model fits the GPU (or --memory), 1 if it does not. Quiet by default."""
     from vram import api, show
 
-    out = _format(format, ("quiet", "text", "json", "markdown"))
+    out = _format(format or ("quiet" if plan is None else "text"), ("quiet", "text", "json", "markdown"))
     if plan is not None:
         if model is not None or opts["_given"] or dtype != "auto":
             raise UsageError("--plan takes the models and their options from the plan file ([defaults] and each "

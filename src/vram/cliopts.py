@@ -44,6 +44,10 @@ Checkpointing = Annotated[bool | None, typer.Option("--gradient-checkpointing/--
                                                          "(default off, or the --framework's).")]
 AttentionOpt = Annotated[str, typer.Option("--attention", help="sdpa | flash | eager (eager materialises the "
                                                                "attention scores).")]
+MambaKernels = Annotated[str, typer.Option("--mamba-kernels", help="fused | torch: Mamba-1 layers run mamba_ssm's "
+                                                                 "fused selective scan (transformers' choice when "
+                                                                 "mamba-ssm and causal-conv1d are installed) or the "
+                                                                 "torch scan, which keeps far more activations.")]
 Images = Annotated[int, typer.Option("--images", help="Images per sequence (multimodal models).")]
 Frames = Annotated[int, typer.Option("--frames", help="Video frames per sequence (video models).")]
 ImageSize = Annotated[str | None, typer.Option("--image-size", help="WIDTHxHEIGHT of the images (native-resolution "
@@ -134,7 +138,8 @@ TRAINING_RUN_OPTIONS: list[tuple[str, Any, Any]] = [
 WORKLOAD_OPTIONS: list[tuple[str, Any, Any]] = [
     ("mode", ModeOpt, "inference"), ("batch_size", Batch, 1), ("seq_len", SeqLen, 4096), ("kv_dtype", KvDtype, None),
     ("optimizer", OptimizerOpt, None), ("precision", PrecisionOpt, None),
-    ("gradient_checkpointing", Checkpointing, None), ("attention", AttentionOpt, "sdpa"), ("images", Images, 0),
+    ("gradient_checkpointing", Checkpointing, None), ("attention", AttentionOpt, "sdpa"),
+    ("mamba_kernels", MambaKernels, "fused"), ("images", Images, 0),
     ("frames", Frames, 0), ("image_size", ImageSize, None), ("lora_rank", LoraRank, 16),
     ("lora_targets", LoraTargets, "all-linear"),
     ("lora_dtype", LoraDtype, None), ("double_quant", DoubleQuant, False), ("gpus", Gpus, 1),

@@ -23,13 +23,11 @@ from vram.model import ModelSpec
 from vram.precision import Format
 from vram.terms.activations import activations
 from vram.terms.kv import kv_cache, kv_cache_bytes_per_token, kv_layers, state_bytes_per_sequence, visual_tokens
+from vram.terms.lora import check_lora_targets, lora_linears, lora_parameters
 from vram.terms.parallel import MAX_TENSOR_PARALLEL, check_tensor_parallel, distribute, tensor_parallel_degrees
 from vram.terms.training import gradients_at_peak, optimizer_state_bytes, reference_weights, training_states
 from vram.terms.weights import (
     ModuleBytes,
-    check_lora_targets,
-    lora_linears,
-    lora_parameters,
     module_bytes,
     shard,
     stored_format_label,
@@ -125,6 +123,12 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
     act, act_terms = activations(spec, w, training=training,
                                  loss_free_bytes=_free_at_loss(spec, w, weights, by_comp) if training else None)
     terms.extend(act_terms)
+    if any(b.state is not None and b.state.mixer == "mamba1" for b in spec.decoder_blocks()):
+        notes.append("Mamba layers run mamba_ssm's fused selective scan, as transformers does when mamba-ssm and "
+                     "causal-conv1d are installed (--mamba-kernels torch: its torch scan, which keeps float32 "
+                     "inner x state tensors for the whole sequence)" if w.mamba_kernels == "fused" else
+                     "Mamba layers run transformers' torch scan (--mamba-kernels torch): float32 inner x state "
+                     "tensors for the whole sequence")
     offloaded = next((int(t.values["cpu_bytes"]) for t in act_terms if "cpu_bytes" in t.values), 0)
     if not spec.has_architecture:
         notes.append("size literal: the architecture is unknown, so KV cache and activations are not "

@@ -9,6 +9,7 @@ All classes are frozen dataclasses that check their own values (a negative size 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -140,6 +141,10 @@ class Block:
     """MoE: routed experts each token visits (0 for a dense layer)."""
     expert_width: int = 0
     """MoE: hidden width of one routed expert."""
+    within_layers: bool = False
+    """One of these sits inside each of ``count`` decoder layers, listed apart for what it caches (an
+    encoder-decoder's cross-attention): it adds to their parameters and activations but is not a layer
+    of its own (:attr:`is_layer`)."""
 
     def __post_init__(self) -> None:
         check_positive(self, "count")
@@ -150,9 +155,15 @@ class Block:
     def is_layer(self) -> bool:
         """A decoder layer that computes something (attention, a state mixer, an MLP or any weight
         matrix): the unit that activations, pipeline stages and layer-by-layer runtimes count. A
-        final norm, or a Nemotron-NAS layer whose parts are all no-ops, is not one."""
-        return bool(self.attention is not None or self.state is not None or self.mlp_width
-                    or self.experts_per_token or self.linears)
+        final norm, a Nemotron-NAS layer whose parts are all no-ops, or a part inside other layers
+        (:attr:`within_layers`) is not one."""
+        return not self.within_layers and bool(self.attention is not None or self.state is not None
+                                                  or self.mlp_width or self.experts_per_token or self.linears)
+
+    @property
+    def computes(self) -> bool:
+        """A layer, or a part of one: what activations are computed for."""
+        return self.is_layer or self.within_layers
 
     @property
     def params_per_layer(self) -> int:
@@ -366,6 +377,13 @@ class ModelSpec:
             if c.loaded:
                 out[c.name] = out.get(c.name, 0) + c.params
         return out
+
+    def largest_layer(self, size: Callable[[Block], int]) -> int:
+        """The largest decoder layer by ``size`` (per layer of a block): the largest layer block's, plus
+        the parts inside every layer (:attr:`Block.within_layers`, an encoder-decoder's cross-attention)."""
+        blocks = self.decoder_blocks()
+        inside = sum(size(b) for b in blocks if b.within_layers)
+        return max((size(b) for b in blocks if b.is_layer), default=0) + inside
 
     def decoder_blocks(self) -> list[Block]:
         return [b for c in self.components if c.kind == "decoder" and c.loaded for b in c.blocks]

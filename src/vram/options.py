@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from vram.workload import (
     FRAMEWORKS,
     FUSED_KERNELS,
     LOSSES,
+    MAMBA_KERNELS,
     MAX_BATCH_SIZE,
     MAX_SEQ_LEN,
     MODES,
@@ -159,7 +161,8 @@ def check_qlora_dtype(mode: str, dtype: str) -> None:
 
 def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, seq_len: int = DEFAULT_SEQ_LEN,
                    kv_dtype: str | None = None, optimizer: str | None = None, precision: str | None = None,
-                   gradient_checkpointing: bool | None = None, attention: str = "sdpa", images: int = 0,
+                   gradient_checkpointing: bool | None = None, attention: str = "sdpa", mamba_kernels: str = "fused",
+                   images: int = 0,
                    frames: int = 0, lora_rank: int = 16, lora_targets: str = "all-linear",
                    lora_dtype: str | None = None, double_quant: bool = False, gpus: int = 1,
                    overhead_percent: float | None = None, tp: int | None = None, pp: int | None = None,
@@ -177,6 +180,7 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
     lora_dtype = run.pop("lora_dtype")
     optimizer = _choice(optimizer, OPTIMIZERS, "--optimizer")
     attention = _choice(attention, ATTENTION, "--attention")
+    kernels = _choice(mamba_kernels, MAMBA_KERNELS, "--mamba-kernels")
     regime = _choice(precision, REGIMES, "--precision") if precision is not None else None
     _positive(batch_size, "--batch-size")
     _positive(seq_len, "--seq-len")
@@ -250,6 +254,7 @@ def build_workload(*, dtype: str, mode: str = "inference", batch_size: int = 1, 
                     unquantized_format=unquantized, batch_size=batch_size, seq_len=seq_len, images=images,
                     frames=frames, optimizer=optimizer, regime=regime,  # type: ignore[arg-type]
                     gradient_checkpointing=gradient_checkpointing, attention=attention,  # type: ignore[arg-type]
+                    mamba_kernels=kernels,  # type: ignore[arg-type]
                     lora_rank=lora_rank, lora_targets=targets, lora_format=lora_format,
                     runtime=presets.runtime(), overhead_percent=overhead_percent, stored_weights=stored,
                     grad_accum=grad_accum, image_size=size, colocated_vllm=colocated_vllm, card_bytes=card_bytes,
@@ -410,9 +415,8 @@ def training_options(mode: str, *, grad_accum: int, batch_size: int, gpus: int, 
         ref = "none" if mode in ("lora", "qlora") else "model"
     generations = _positive(_or_default(values["num_generations"], 8), "--num-generations")
     completion = _positive(_or_default(values["max_completion_length"], 512), "--max-completion-length")
-    if objective == "grpo" and (batch_size * grad_accum * gpus) % generations:
-        raise UsageError(f"the generation batch ({batch_size} x {grad_accum} accumulation x {gpus} GPUs) must be "
-                         f"a multiple of --num-generations {generations} (TRL GRPOConfig refuses it)")
+    if objective == "grpo":
+        _check_generation_batch(batch_size, grad_accum, gpus, generations)
     fields = {"loss": loss_v, "loss_chunks": chunks, "loss_compiled": compile_loss,
               "fused_kernel": _choice(values["fused_kernel"] or "liger", FUSED_KERNELS, "--fused-kernel"),
               "optimizer_in_backward": opt_bwd, "activation_offload": bool(values["activation_offload"]),
@@ -425,3 +429,18 @@ def training_options(mode: str, *, grad_accum: int, batch_size: int, gpus: int, 
               "gradient_checkpointing": bool(values["gradient_checkpointing"]),
               "lora_dtype": values["lora_dtype"] or "fp32"}
     return mode, fields
+
+
+def _check_generation_batch(batch_size: int, grad_accum: int, gpus: int, generations: int) -> None:
+    """TRL's GRPOConfig (trl/trainer/grpo_config.py, __post_init__): with steps_per_generation left at its
+    default (the accumulation steps), generation_batch_size = per-device batch x processes x accumulation
+    steps must be divisible by num_generations, which must be at least 2."""
+    if generations < 2:
+        raise UsageError(f"--num-generations {generations}: GRPO needs at least 2 completions per prompt to "
+                         "compute advantages (TRL GRPOConfig refuses fewer)")
+    if (batch_size * grad_accum * gpus) % generations:
+        batch = generations // math.gcd(generations, grad_accum * gpus)
+        accum = generations // math.gcd(generations, batch_size * gpus)
+        raise UsageError(f"the generation batch ({batch_size} x {grad_accum} accumulation x {gpus} GPUs) must be "
+                         f"a multiple of --num-generations {generations} (TRL GRPOConfig refuses it): use "
+                         f"--batch-size {batch} (or a multiple of it), or --grad-accum {accum}")

@@ -323,7 +323,8 @@ ENGINE_LABELS = {
     "budget_bytes": "budget", "kv_pool_bytes": "KV pool per GPU", "kv_tokens": "KV tokens",
     "max_concurrency": "max concurrency at the context length", "starts": "starts",
     "largest_max_model_len": "largest context that starts", "model_buffer_bytes": "model buffer",
-    "kv_buffer_bytes": "KV buffer", "compute_buffer_bytes": "compute buffer", "cpu_buffer_bytes": "CPU buffers",
+    "kv_buffer_bytes": "KV buffer", "rs_buffer_bytes": "recurrent-state buffer",
+    "compute_buffer_bytes": "compute buffer", "cpu_buffer_bytes": "CPU buffers",
     "gpu_layers": "GPU layers",
 }
 
@@ -337,8 +338,13 @@ def engine_lines(engine: dict[str, Any], unit: Unit) -> list[str]:
             continue
         if isinstance(value, bool):
             parts.append(f"{label}: {'yes' if value else 'NO'}")
+        elif key == "rs_buffer_bytes" and not value:
+            continue  # a model without recurrent layers
         elif key.endswith("_bytes"):
-            parts.append(f"{label} {format_bytes(value, unit)}")
+            shown = format_bytes(value, unit)
+            # a small buffer (a recurrent state of a few MiB) would read 0.00: its bytes too
+            small = value and to_unit(value, unit) < 0.005
+            parts.append(f"{label} {shown}" + (f" ({value:,} bytes)" if small else ""))
         elif isinstance(value, float):
             parts.append(f"{label} {value:,.2f}")
         else:

@@ -54,7 +54,8 @@ def budget_of(opts: dict[str, Any]) -> tuple[Any, tuple[str, int] | None]:
 
 
 WORKLOAD_KEYS = ("mode", "batch_size", "seq_len", "kv_dtype", "optimizer", "precision", "gradient_checkpointing",
-                 "attention", "images", "frames", "image_size", "lora_rank", "lora_targets", "lora_dtype",
+                 "attention", "mamba_kernels", "images", "frames", "image_size", "lora_rank", "lora_targets",
+                 "lora_dtype",
                  "double_quant", "gpus", "overhead_percent", "tp", "pp", "zero", "fsdp", "shard_size", "offload",
                  "micro_batch_size", "grad_accum", "loss", "loss_chunks", "compile_loss", "fused_kernel",
                  "optimizer_in_backward", "activation_offload", "framework", "tuning", "reference",

@@ -159,7 +159,9 @@ def compare(out: Any, unit: Unit, fmt: str, *, chart: bool = False) -> None:
 
 def plan(doc: dict[str, Any], fmt: str) -> None:
     """A capacity plan: one line per deployment (name, needed, capacity, headroom, verdict), a JSON
-    document, or a Markdown table for a CI job summary."""
+    document, a Markdown table for a CI job summary, or nothing (quiet: the exit status answers)."""
+    if fmt == "quiet":
+        return
     if fmt == "json":
         print_json(doc)
         return

@@ -11,6 +11,7 @@ Order of resolution (docs/cli.md):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,18 @@ def resolve(model: str, hub: HubOptions | None = None, gguf_file: str | None = N
         from vram.local import resolve_local
 
         return resolve_local(path)
+    if looks_like_path(text):
+        raise ModelResolutionError(f"no such folder or file: {clip(text)!r}" + (
+            f" ({clip(str(path))})" if text.startswith("~") else "") + " does not exist")
     return resolve_hub(text, hub, gguf_file)
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a MODEL argument is meant as a local path, not a Hub id (org/name) or a preset: it starts
+    with ./ ../ / or ~, or it has more than one /, or the platform's own separator where that is not /."""
+    if text in (".", "..") or text.startswith(("./", "../", "/", "~")):
+        return True
+    return text.count("/") > 1 or (os.sep != "/" and os.sep in text)
 
 
 def resolve_hub(model_id: str, hub: HubOptions, gguf_file: str | None = None) -> Resolved:

@@ -15,6 +15,7 @@ Mode = Literal["inference", "training", "lora", "qlora"]
 Optimizer = Literal["adamw", "adamw-8bit", "paged-adamw-8bit", "sgd", "sgd-momentum", "adafactor", "lion", "none"]
 Regime = Literal["fp32", "amp", "mixed", "pure-bf16"]
 AttentionImpl = Literal["sdpa", "flash", "eager"]
+MambaKernels = Literal["fused", "torch"]
 Offload = Literal["none", "optimizer", "params", "cpu"]
 Loss = Literal["standard", "chunked", "fused"]
 FusedKernel = Literal["liger", "unsloth", "cce"]
@@ -30,6 +31,7 @@ MODES: tuple[str, ...] = ("inference", "training", "lora", "qlora")
 MAX_BATCH_SIZE = 2**20
 MAX_SEQ_LEN = 2**24
 ATTENTION: tuple[str, ...] = ("sdpa", "flash", "eager")
+MAMBA_KERNELS: tuple[str, ...] = ("fused", "torch")
 LOSSES: tuple[str, ...] = ("standard", "chunked", "fused")
 FUSED_KERNELS: tuple[str, ...] = ("liger", "unsloth", "cce")
 FRAMEWORKS: tuple[str, ...] = ("hf", "torchtune", "unsloth", "axolotl", "trl")
@@ -100,6 +102,9 @@ class Workload:
     regime: Regime | None = None
     gradient_checkpointing: bool = False
     attention: AttentionImpl = "sdpa"
+    mamba_kernels: MambaKernels = "fused"
+    """Mamba-1 layers: mamba_ssm's fused selective scan (transformers uses it when mamba-ssm and
+    causal-conv1d, or their Hub kernels, are installed) or transformers' torch scan."""
     lora_rank: int = 16
     lora_targets: tuple[str, ...] = ("all-linear",)
     lora_format: Format | None = None

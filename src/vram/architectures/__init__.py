@@ -8,111 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vram.architectures import _index
 from vram.architectures._config import Cfg
-from vram.architectures.classic import FAMILIES as CLASSIC
-from vram.architectures.classic import build_classic
-from vram.architectures.decoders import build_falcon, build_gpt2
-from vram.architectures.encdec import BUILDERS as ENCDEC_BUILDERS
-from vram.architectures.encdec_bart import BUILDERS as BART_BUILDERS
-from vram.architectures.encdec_gemma import BUILDERS as GEMMA_ENCDEC_BUILDERS
-from vram.architectures.encdec_gemma2 import BUILDERS as GEMMA2_ENCDEC_BUILDERS
-from vram.architectures.encdec_moe import BUILDERS as MOE_ENCDEC_BUILDERS
-from vram.architectures.encdec_more import BUILDERS as MORE_ENCDEC_BUILDERS
-from vram.architectures.encoders import BUILDERS as ENCODER_BUILDERS
-from vram.architectures.encoders import encoder_refusal
-from vram.architectures.encoders_bert import BUILDERS as BERT_VARIANT_BUILDERS
-from vram.architectures.encoders_deberta import BUILDERS as DEBERTA_BUILDERS
-from vram.architectures.families import ARCHITECTURES, FAMILIES
-from vram.architectures.generic import build
-from vram.architectures.multimodal import (
-    TowerLookup,
-    build_llava_hf,
-    build_llava_next_original,
-    build_mllama,
-    build_qwen_vl,
-)
-from vram.architectures.nemotron_nas import build_nemotron_nas
-from vram.architectures.vlm import BUILDERS as VLM_BUILDERS
-from vram.architectures.vlm_aria import BUILDERS as ARIA_VLM_BUILDERS
-from vram.architectures.vlm_deepseek import BUILDERS as DEEPSEEK_VLM_BUILDERS
-from vram.architectures.vlm_ernie import BUILDERS as ERNIE_VLM_BUILDERS
-from vram.architectures.vlm_evolla import BUILDERS as EVOLLA_VLM_BUILDERS
-from vram.architectures.vlm_florence import BUILDERS as FLORENCE_VLM_BUILDERS
-from vram.architectures.vlm_fuyu import BUILDERS as FUYU_VLM_BUILDERS
-from vram.architectures.vlm_gemma import BUILDERS as GEMMA_VLM_BUILDERS
-from vram.architectures.vlm_git import BUILDERS as GIT_VLM_BUILDERS
-from vram.architectures.vlm_glm import BUILDERS as GLM_VLM_BUILDERS
-from vram.architectures.vlm_idefics import BUILDERS as IDEFICS_VLM_BUILDERS
-from vram.architectures.vlm_janus import BUILDERS as JANUS_VLM_BUILDERS
-from vram.architectures.vlm_kimi import BUILDERS as KIMI_VLM_BUILDERS
-from vram.architectures.vlm_kosmos import BUILDERS as KOSMOS_VLM_BUILDERS
-from vram.architectures.vlm_molmo import BUILDERS as MOLMO_VLM_BUILDERS
-from vram.architectures.vlm_more import BUILDERS as MORE_VLM_BUILDERS
-from vram.architectures.vlm_ovis import BUILDERS as OVIS_VLM_BUILDERS
-from vram.architectures.vlm_perceiver import BUILDERS as PERCEIVER_VLM_BUILDERS
-from vram.architectures.vlm_pi0 import BUILDERS as PI0_VLM_BUILDERS
-from vram.architectures.vlm_qformer import BUILDERS as QFORMER_VLM_BUILDERS
-from vram.architectures.vlm_sam import BUILDERS as SAM_VLM_BUILDERS
+from vram.architectures.families import ARCHITECTURES, family
 from vram.errors import ConfigError, UnsupportedModelError
 from vram.model import ModelSpec
 
-_TEXT_OTHER = {"gpt2": build_gpt2, "gpt_bigcode": build_gpt2, "falcon": build_falcon,
-               "nemotron-nas": build_nemotron_nas}
-# Classes of remote-code models (no transformers class) whose builder is one of _TEXT_OTHER's.
-_TEXT_ARCHITECTURES = {"DeciLMForCausalLM": "nemotron-nas"}
-_MULTIMODAL = {
-    "llava": build_llava_hf,
-    "llava_next": build_llava_hf,
-    "llava_next_video": build_llava_hf,
-    "llava_onevision": build_llava_hf,
-    "qwen2_vl": build_qwen_vl,
-    "qwen2_5_vl": build_qwen_vl,
-    "mllama": build_mllama,
-}
+if TYPE_CHECKING:
+    from vram.architectures.multimodal import TowerLookup
+
+# The original LLaVA-NeXT checkpoints, whose vision tower is another repository (multimodal.py).
 _LLAVA_NEXT_ORIGINAL = ("llava_qwen", "llava_llama", "llava_mistral")
-# Vision-language, encoder-decoder and encoder families (vlm.py, encdec.py, encoders.py); the text
-# models of the vision-language families are family deltas (families/llama.py, families/moe.py).
-_MULTIMODAL.update(VLM_BUILDERS)
-_MULTIMODAL.update(GEMMA_VLM_BUILDERS)
-_MULTIMODAL.update(MORE_VLM_BUILDERS)
-_MULTIMODAL.update(GLM_VLM_BUILDERS)
-_MULTIMODAL.update(KIMI_VLM_BUILDERS)
-_MULTIMODAL.update(PERCEIVER_VLM_BUILDERS)
-_MULTIMODAL.update(DEEPSEEK_VLM_BUILDERS)
-_MULTIMODAL.update(SAM_VLM_BUILDERS)
-_MULTIMODAL.update(QFORMER_VLM_BUILDERS)
-_MULTIMODAL.update(JANUS_VLM_BUILDERS)
-_MULTIMODAL.update(OVIS_VLM_BUILDERS)
-_MULTIMODAL.update(MOLMO_VLM_BUILDERS)
-_MULTIMODAL.update(ARIA_VLM_BUILDERS)
-_MULTIMODAL.update(KOSMOS_VLM_BUILDERS)
-_MULTIMODAL.update(FUYU_VLM_BUILDERS)
-_MULTIMODAL.update(GIT_VLM_BUILDERS)
-_MULTIMODAL.update(IDEFICS_VLM_BUILDERS)
-_MULTIMODAL.update(PI0_VLM_BUILDERS)
-_MULTIMODAL.update(EVOLLA_VLM_BUILDERS)
-_MULTIMODAL.update(FLORENCE_VLM_BUILDERS)
-_MULTIMODAL.update(ERNIE_VLM_BUILDERS)
-_TEXT_OTHER.update(ENCDEC_BUILDERS)
-_TEXT_OTHER.update(BART_BUILDERS)
-_TEXT_OTHER.update(MOE_ENCDEC_BUILDERS)
-_TEXT_OTHER.update(MORE_ENCDEC_BUILDERS)
-_TEXT_OTHER.update(GEMMA_ENCDEC_BUILDERS)
-_TEXT_OTHER.update(GEMMA2_ENCDEC_BUILDERS)
-_TEXT_OTHER.update(ENCODER_BUILDERS)
-_TEXT_OTHER.update(BERT_VARIANT_BUILDERS)
-_TEXT_OTHER.update(DEBERTA_BUILDERS)
+# Classes of remote-code models (no transformers class) whose builder is a text builder.
+_TEXT_ARCHITECTURES = {"DeciLMForCausalLM": "nemotron-nas"}
 
 
 def supported_model_types() -> list[str]:
-    return sorted(set(FAMILIES) | set(CLASSIC) | set(_TEXT_OTHER) | set(_MULTIMODAL) | set(_LLAVA_NEXT_ORIGINAL))
+    return sorted(set(_index.MODULE_OF) | set(_LLAVA_NEXT_ORIGINAL))
+
+
+def _text_module(model_type: str) -> str | None:
+    """The module that builds ``model_type`` as a text model (decoder, encoder, encoder-decoder)."""
+    module = _index.MODULE_OF.get(model_type)
+    return None if module is None or module in _index.MULTIMODAL else module
 
 
 def family_of(cfg: Cfg, model_type: str) -> str | None:
     """The model_type whose family builds this config: its own, or the one its ``architectures`` names."""
-    if model_type in FAMILIES or model_type in _TEXT_OTHER or model_type in CLASSIC:
+    if _text_module(model_type) is not None:
         return model_type
     for name in cfg.str_list("architectures") or []:
         if name in ARCHITECTURES:
@@ -125,16 +50,20 @@ def family_of(cfg: Cfg, model_type: str) -> str | None:
 def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """A decoder: by its family, by the family its ``architectures`` class names, or read generically."""
     known = family_of(cfg, model_type)
-    if known in FAMILIES:
-        spec = build(cfg, known, FAMILIES[known], model_id=model_id)
+    delta = None if known is None else family(known)
+    if known is not None and delta is not None:
+        from vram.architectures.generic import build
+
+        spec = build(cfg, known, delta, model_id=model_id)
         if known != model_type:
             spec = replace(spec, model_type=model_type, notes=spec.notes + (
                 f"model_type {model_type!r} counted as {known!r}, the family of its architectures class",))
         return spec
-    if known in _TEXT_OTHER:
-        return _TEXT_OTHER[known](cfg, known, model_id=model_id)
-    if known in CLASSIC:
-        return build_classic(cfg, known, model_id=model_id)
+    if known is not None:
+        return _index.build(cfg, known, model_id=model_id)
+    from vram.architectures.encoders import encoder_refusal
+    from vram.architectures.generic import build
+
     refusal = encoder_refusal(cfg, model_type)
     if refusal is not None:
         raise UnsupportedModelError(refusal)
@@ -161,9 +90,11 @@ def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerL
         raise ConfigError("config field 'model_type' is missing: cannot tell the architecture")
     try:
         if model_type in _LLAVA_NEXT_ORIGINAL:
+            from vram.architectures.multimodal import build_llava_next_original
+
             return build_llava_next_original(cfg, model_type, model_id=model_id, towers=towers)
-        if model_type in _MULTIMODAL:
-            return _MULTIMODAL[model_type](cfg, model_type, model_id=model_id)
+        if _index.MODULE_OF.get(model_type) in _index.MULTIMODAL:
+            return _index.build(cfg, model_type, model_id=model_id)
         return build_text_model(cfg, model_type, model_id=model_id)
     except UnsupportedModelError:
         raise

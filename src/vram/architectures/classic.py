@@ -163,3 +163,6 @@ def build_classic(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     return ModelSpec(id=model_id, model_type=model_type, components=tuple(components), text=text,
                      tied_embeddings=tied, checkpoint_dtype=_dtype(cfg), notes=tuple(notes),
                      config_keys=tuple(sorted(c.used)))
+
+
+BUILDERS = {t: build_classic for t in FAMILIES}

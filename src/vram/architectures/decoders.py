@@ -43,10 +43,13 @@ def layers_and_heads(c: Cfg, h: int, layer_keys: tuple[str, ...], head_keys: tup
 
 def build_llama_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """The language model of a multimodal config, by its family (vram.architectures.families)."""
-    from vram.architectures.families import FAMILIES
+    from vram.architectures.families import family
     from vram.architectures.generic import build
 
-    return build(cfg, model_type, FAMILIES[model_type], model_id=model_id)
+    delta = family(model_type)
+    if delta is None:
+        raise ConfigError(f"no family builds the text model_type {model_type!r}")
+    return build(cfg, model_type, delta, model_id=model_id)
 
 
 def _positive_float(c: Cfg, *keys: str) -> bool:
@@ -146,3 +149,6 @@ def build_falcon(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                     hidden_dropout=_positive_float(c, "hidden_dropout"))
     return _layer_norm_lm(cfg, c, model_type, model_id=model_id, text=text, layer=layer,
                           embedding=Block(name="word_embeddings", embedding_params=vocab * h))
+
+
+BUILDERS = {"gpt2": build_gpt2, "gpt_bigcode": build_gpt2, "falcon": build_falcon}

@@ -60,7 +60,7 @@ def build_whisper(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                        linears=_attn("self_attn.", d, d, bias=True, k_bias=False) + mlp(d_ffn), other_params=4 * d,
                        attention=Attention(kind="full", num_heads=d_heads, num_kv_heads=d_heads, head_dim=d_hd,
                                            v_head_dim=d_hd), mlp_width=d_ffn, gated_mlp=False)
-    cross_layer = Block(name="cross_attention", count=d_layers,
+    cross_layer = Block(name="cross_attention", within_layers=True, count=d_layers,
                         linears=_attn("encoder_attn.", d, d, bias=True, k_bias=False), other_params=2 * d,
                         attention=Attention(kind="cross", num_heads=d_heads, num_kv_heads=d_heads, head_dim=d_hd,
                                             v_head_dim=d_hd, cross_tokens=src, cross_source="encoder"))
@@ -123,7 +123,7 @@ def build_t5(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     encoder = Component(name="encoder", kind="other",
                         blocks=stack("encoder_layer", e_layers, d if tglobal else 0, buckets if tglobal else 0)
                         + (Block(name="encoder_final_norm", other_params=d),))
-    cross = Block(name="cross_attention", count=d_layers,
+    cross = Block(name="cross_attention", within_layers=True, count=d_layers,
                   linears=_attn("EncDecAttention.", d, inner, bias=False, k_bias=False), other_params=d,
                   attention=Attention(kind="cross", num_heads=heads, num_kv_heads=heads, head_dim=kv, v_head_dim=kv,
                                       cross_source="encoder"))

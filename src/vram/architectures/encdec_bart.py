@@ -147,7 +147,8 @@ def build_bart_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     att = Attention(kind="full", num_heads=d_heads, num_kv_heads=d_heads, head_dim=d_hd, v_head_dim=d_hd)
     self_layer = Block(name="decoder_layer", count=d_layers, linears=_attn("self_attn.", d, bias=bias) + mlp(d_ffn),
                        other_params=2 * norm, attention=att, mlp_width=d_ffn, gated_mlp=False)
-    cross = Block(name="cross_attention", count=d_layers, linears=_attn("encoder_attn.", d, bias=bias),
+    cross = Block(name="cross_attention", within_layers=True,
+                  count=d_layers, linears=_attn("encoder_attn.", d, bias=bias),
                   other_params=norm, attention=Attention(kind="cross", num_heads=d_heads, num_kv_heads=d_heads,
                                                          head_dim=d_hd, v_head_dim=d_hd, cross_source="encoder"))
     dec_extra = stack_norms + (2 * _prompt(c, d, d_layers) if use_prompt else 0)

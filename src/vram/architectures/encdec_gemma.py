@@ -59,7 +59,8 @@ def _stack(c: Cfg, name: str, *, cross_from: int | None) -> tuple[int, tuple[Blo
                                                 num_kv_heads=kv, head_dim=hd, v_head_dim=hd,
                                                 window=window if sliding else None)))
     if cross_from is not None:
-        blocks.append(Block(name="cross_attention", count=n, linears=attn("cross_attn.", cross_from),
+        blocks.append(Block(name="cross_attention", within_layers=True,
+                            count=n, linears=attn("cross_attn.", cross_from),
                             other_params=2 * h,
                             attention=Attention(kind="cross", num_heads=heads, num_kv_heads=kv, head_dim=hd,
                                                 v_head_dim=hd, cross_source="encoder")))

@@ -57,7 +57,7 @@ def build_t5gemma2(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     vh = dims.hidden_size
     tokens = enc.int("mm_tokens_per_image", 256)
     kv, hd = dec.int("num_key_value_heads"), dec.int("head_dim")
-    merged_cross = Block(name="merged_attention.encoder_kv", count=n_dec, attention=Attention(
+    merged_cross = Block(name="merged_attention.encoder_kv", within_layers=True, count=n_dec, attention=Attention(
         kind="cross", num_heads=d_heads, num_kv_heads=kv, head_dim=hd, v_head_dim=hd, cross_source="encoder"))
     tied = cfg.bool("tie_word_embeddings", True)
     components = [Component(name="encoder", kind="other", blocks=(

@@ -118,7 +118,8 @@ def build_switch(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         Block(name="encoder_final_norm", other_params=d),)
     decoder = (table,) + _layers("decoder_layer", sparse(n_dec, "num_sparse_decoder_layers"), common) + (
         Block(name="decoder_final_norm", other_params=d),)
-    cross = Block(name="cross_attention", count=n_dec, linears=_attn("EncDecAttention.", d, inner, False),
+    cross = Block(name="cross_attention", within_layers=True,
+                  count=n_dec, linears=_attn("EncDecAttention.", d, inner, False),
                   other_params=d, attention=Attention(kind="cross", num_heads=heads, num_kv_heads=heads, head_dim=kv,
                                                       v_head_dim=kv, cross_source="encoder"))
     return _spec(cfg, c, model_type, model_id=model_id, d=d, vocab=vocab, encoder=encoder, decoder=decoder,
@@ -146,7 +147,7 @@ def build_nllb_moe(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                       common(e_heads, e_hd, "encoder_ffn_dim")) + (Block(name="encoder_norm", other_params=2 * d),)
     decoder = _layers("decoder_layer", sparse(n_dec, "decoder_sparse_step"),
                       common(d_heads, d_hd, "decoder_ffn_dim")) + (Block(name="decoder_norm", other_params=2 * d),)
-    cross = Block(name="cross_attention", count=n_dec, linears=_attn("encoder_attn.", d, d, True),
+    cross = Block(name="cross_attention", within_layers=True, count=n_dec, linears=_attn("encoder_attn.", d, d, True),
                   other_params=2 * d, attention=Attention(kind="cross", num_heads=d_heads, num_kv_heads=d_heads,
                                                           head_dim=d_hd, v_head_dim=d_hd, cross_source="encoder"))
     return _spec(cfg, c, model_type, model_id=model_id, d=d, vocab=vocab, encoder=encoder, decoder=decoder,

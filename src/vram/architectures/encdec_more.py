@@ -95,7 +95,8 @@ def build_prophetnet(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
             Linear(name="relative_pos_embeddings", in_features=d, out_features=rel, bias=True),) + _mlp(d, d_ffn),
               other_params=4 * d, attention=_full(d_heads, d_hd), mlp_width=d_ffn, gated_mlp=False))
     if c.bool("add_cross_attention", True):
-        decoder += (Block(name="cross_attention", count=n_dec, linears=_attn("cross_attn.", d), other_params=2 * d,
+        decoder += (Block(name="cross_attention", within_layers=True,
+                          count=n_dec, linears=_attn("cross_attn.", d), other_params=2 * d,
                           attention=_cross(d_heads, d_hd)),)
     components = [Component(name="embeddings", kind="embedding", blocks=(
                       Block(name="word_embeddings", embedding_params=(1 if tied else 3) * vocab * d),)),
@@ -127,7 +128,8 @@ def build_pegasus_x(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     decoder = Component(name="decoder", kind="decoder", blocks=(
         Block(name="decoder_layer", count=n_dec, linears=_attn("self_attn.", d, bias=False) + _mlp(d, d_ffn),
               other_params=4 * d, attention=_full(d_heads, d_hd), mlp_width=d_ffn, gated_mlp=False),
-        Block(name="cross_attention", count=n_dec, linears=_attn("encoder_attn.", d, bias=False), other_params=2 * d,
+        Block(name="cross_attention", within_layers=True,
+              count=n_dec, linears=_attn("encoder_attn.", d, bias=False), other_params=2 * d,
               attention=_cross(d_heads, d_hd)),
         Block(name="decoder_norm", other_params=2 * d)))
     components = [Component(name="embeddings", kind="embedding", blocks=(
@@ -158,7 +160,8 @@ def build_trocr(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     notes = ["the decoder of a vision encoder-decoder: the image encoder is a separate model, not counted here"]
     if c.bool("is_decoder", True):
         source = c.opt_int("cross_attention_hidden_size")
-        blocks += (Block(name="cross_attention", count=n_layers, linears=_attn("encoder_attn.", d, source),
+        blocks += (Block(name="cross_attention", within_layers=True,
+                         count=n_layers, linears=_attn("encoder_attn.", d, source),
                          other_params=2 * d, attention=_cross(heads, hd)),)
         notes.append("the cross-attention cache is counted at the sequence length: the encoder's output length "
                      "is not in this config")

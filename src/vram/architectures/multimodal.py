@@ -358,3 +358,16 @@ def build_mllama(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
              f"({tiles} tiles x {patches} patches)", "the text embedding has 8 extra rows beyond vocab_size"]
     return _with(text, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
                  notes=notes, used=cfg.used)
+
+
+# The LLaVA-HF, Qwen2-VL and Mllama layouts (the original LLaVA-NeXT checkpoints, whose tower lives in
+# another repository, go through build_llava_next_original and its tower lookup).
+BUILDERS = {
+    "llava": build_llava_hf,
+    "llava_next": build_llava_hf,
+    "llava_next_video": build_llava_hf,
+    "llava_onevision": build_llava_hf,
+    "qwen2_vl": build_qwen_vl,
+    "qwen2_5_vl": build_qwen_vl,
+    "mllama": build_mllama,
+}

@@ -152,3 +152,6 @@ def _summary(layers: list[Block]) -> str:
     cached = sum(1 for b in layers if b.attention is not None)
     return (f"{len(layers)} layers; {no_attn} without attention, {no_mlp} without an MLP; "
             f"{cached} keep a KV cache")
+
+
+BUILDERS = {"nemotron-nas": build_nemotron_nas}

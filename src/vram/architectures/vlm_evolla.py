@@ -89,7 +89,7 @@ def build_evolla(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     n_align = sum(1 for i in range(n) if (i + 1) % step == 0)
     heads = c.int("num_attention_heads")
     a_ff = c.int("aligner_ffn_mult", 4) * th
-    aligner = Block(name="aligner", count=n_align, linears=(
+    aligner = Block(name="aligner", within_layers=True, count=n_align, linears=(
         _lin("query", th, th), _lin("key_protein", th, th), _lin("value_protein", th, th),
         _lin("out_proj", th, th, c.bool("aligner_enable_bias", True)), _lin("ff.fc1", th, a_ff, False),
         _lin("ff.fc2", a_ff, th, False)), other_params=th + 2 * th + 2,

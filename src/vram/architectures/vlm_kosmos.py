@@ -178,7 +178,7 @@ def build_pix2struct(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         return Block(name=name, count=count, linears=self_attn + mlp, other_params=2 * d + extra, attention=att,
                      mlp_width=ff)
 
-    cross = Block(name="cross_attention", count=layers, linears=tuple(
+    cross = Block(name="cross_attention", within_layers=True, count=layers, linears=tuple(
         _lin(f"encoder_decoder_attention.{n}", d, d, False) for n in ("query", "key", "value", "output")),
         other_params=d, attention=Attention(kind="cross", num_heads=heads, num_kv_heads=heads, head_dim=hd,
                                             v_head_dim=hd, cross_tokens=dims.patches_per_image,

@@ -121,7 +121,8 @@ def build_pp_formulanet(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpe
         Linear(name="fc2", in_features=ffn, out_features=d, bias=True)), other_params=4 * d,
         attention=Attention(kind="full", num_heads=heads, num_kv_heads=heads, head_dim=hd, v_head_dim=hd),
         mlp_width=ffn, gated_mlp=False)
-    cross = Block(name="cross_attention", count=layers, linears=attn("encoder_attn"), other_params=2 * d,
+    cross = Block(name="cross_attention", within_layers=True, count=layers, linears=attn("encoder_attn"),
+                  other_params=2 * d,
                   attention=Attention(kind="cross", num_heads=heads, num_kv_heads=heads, head_dim=hd, v_head_dim=hd,
                                       cross_tokens=tokens, cross_source="encoder"))
     comps = (encoder,

@@ -9,7 +9,7 @@ layers). SGLang's layers follow the same rules (python/sglang/srt/layers/).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from vram.breakdown import Term
@@ -22,6 +22,18 @@ from vram.workload import Workload
 
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def refuse_state_flags(spec: ModelSpec, settings: Mapping[str, object], flags: tuple[str, ...], engine: str) -> None:
+    """A flag that sizes or types the per-sequence state of Mamba / linear-attention layers means nothing for
+    a model without such layers: refused (exit 2), as --swa-full-tokens-ratio is for a model without a
+    separate sliding-window pool."""
+    if any(b.state is not None for comp in spec.components for b in comp.blocks):
+        return
+    given = [f for f in flags if settings.get(f) is not None]
+    if given:
+        raise UsageError(f"--{given[0].replace('_', '-')} means nothing for {spec.id}: it has no Mamba, "
+                         f"linear-attention or other state layers, whose per-sequence state that flag sets in {engine}")
 
 
 def kv_element_bytes(w: Workload, engine: str) -> int:

@@ -35,6 +35,11 @@ class VllmConstants:
     ssm_dtype_from_config: tuple[str, ...]
     """Model types whose SSM state dtype "auto" is the config's mamba_ssm_cache_dtype (else float16)."""
     hybrid_source: str
+    state_model_types: tuple[str, ...]
+    """The model types with state layers (Mamba, linear attention, short convolution) that vLLM's model
+    registry serves; a model with state layers of another type is refused (the Transformers backend
+    serves attention layers only)."""
+    state_model_types_source: str
 
 
 @dataclass(frozen=True, eq=False)

@@ -64,10 +64,6 @@ def ollama_settings(inp: EngineInput) -> tuple[dict[str, Any], list[str]]:
     if hp.n_ctx_train and num_ctx > hp.n_ctx_train:
         notes.append(f"ollama: num_ctx {num_ctx:,} capped at the model's training context {hp.n_ctx_train:,}")
         num_ctx = hp.n_ctx_train
-    kv = s.get("ollama_kv_cache_type") or None
-    if kv and not (s.get("cache_type_k") or s.get("cache_type_v")):
-        s["cache_type_k"] = s["cache_type_v"] = str(kv).lower()
-        notes.append(f"ollama: KV cache {str(kv).lower()} from OLLAMA_KV_CACHE_TYPE")
     fa_env = s.get("ollama_flash_attention")
     if s.get("flash_attn") is None and fa_env not in (None, ""):
         on = str(fa_env).strip().lower() in ("1", "true", "yes", "on")
@@ -75,6 +71,16 @@ def ollama_settings(inp: EngineInput) -> tuple[dict[str, Any], list[str]]:
         notes.append(f"ollama: flash attention {s['flash_attn']} from OLLAMA_FLASH_ATTENTION")
     elif s.get("flash_attn") is None:
         s["flash_attn"] = "auto"
+    kv = str(s.get("ollama_kv_cache_type") or "").strip().lower()
+    if kv and not (s.get("cache_type_k") or s.get("cache_type_v")):
+        if str(s["flash_attn"]).lower() == "off" and kv != "f16":
+            # Ollama (llm/server.go) passes OLLAMA_KV_CACHE_TYPE only with flash attention on; off, it
+            # logs "quantized kv cache requested but flash attention disabled" and the cache stays f16.
+            notes.append(f"ollama: OLLAMA_KV_CACHE_TYPE={kv} ignored, KV cache f16: Ollama uses a quantized "
+                         "cache only with flash attention on")
+        else:
+            s["cache_type_k"] = s["cache_type_v"] = kv
+            notes.append(f"ollama: KV cache {kv} from OLLAMA_KV_CACHE_TYPE")
     effective = num_ctx * num_parallel
     if not (s.get("n_batch") or s.get("ubatch_size")):
         if str(s["flash_attn"]).lower() == "off":

@@ -31,6 +31,7 @@ from vram.engines._pool import (
     PoolDetails,
     cdiv,
     kv_element_bytes,
+    refuse_state_flags,
     stage_layers,
     weights_per_rank,
     whole_model_bits,
@@ -178,6 +179,8 @@ class _Sglang:
         # SGLang turns chunked prefill off for a size <= 0: one prompt of up to context-length tokens per forward
         prefill = chunk if chunk > 0 else context
         elem = kv_element_bytes(w, self.name)
+        refuse_state_flags(spec, inp.settings, ("max_mamba_cache_size", "mamba_ssm_dtype", "mamba_full_memory_ratio"),
+                           "SGLang")
         ssm = inp.setting("mamba_ssm_dtype") or c.mamba_ssm_dtype
         ssm_bytes = ssm_dtype_bytes(ssm, "--mamba-ssm-dtype")
         everything, notes = stage_layers(spec, w, elem, lambda s: sglang_layout(s, w.tensor_parallel, ssm_bytes).bytes)

@@ -18,6 +18,7 @@ from vram.workload import with_solved
 # Every shared workload option means something here (the CLI's WORKLOAD_OPTIONS).
 OPTIONS = frozenset({
     "mode", "batch_size", "seq_len", "kv_dtype", "optimizer", "precision", "gradient_checkpointing", "attention",
+    "mamba_kernels",
     "images", "frames", "image_size", "lora_rank", "lora_targets", "lora_dtype", "double_quant", "gpus",
     "overhead_percent", "tp", "pp", "zero", "fsdp", "shard_size", "offload", "micro_batch_size", "grad_accum",
     "runtime", "compression", "cpu_memory",

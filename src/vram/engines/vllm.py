@@ -31,6 +31,7 @@ from vram.engines._pool import (
     PoolDetails,
     cdiv,
     kv_element_bytes,
+    refuse_state_flags,
     stage_layers,
     weights_per_rank,
     whole_model_bits,
@@ -39,7 +40,7 @@ from vram.engines._state import vllm_layout
 from vram.engines.constants import VllmConstants
 from vram.engines.vllm_mm import mm_profile
 from vram.engines.vllm_pool import Pool, unified_block
-from vram.errors import UsageError
+from vram.errors import UnsupportedModelError, UsageError
 from vram.model import ModelSpec
 from vram.terms.activations import layer_forward_peak
 from vram.terms.kv import kv_cache_bytes_per_token
@@ -132,6 +133,19 @@ def profile_peak(spec: ModelSpec, inp: EngineInput, st: Settings, c: VllmConstan
     return peak, graph, terms
 
 
+def check_served(spec: ModelSpec, c: VllmConstants) -> None:
+    """Refuse (exit 3) a model whose layers keep a per-sequence state when vLLM's model registry has no class
+    for its model type (presets/engines.json state_model_types): the Transformers backend, vLLM's fallback
+    for unregistered classes, serves attention layers only."""
+    if spec.model_type in c.state_model_types:
+        return
+    if any(b.state is not None for comp in spec.components for b in comp.blocks):
+        raise UnsupportedModelError(
+            f"--engine vllm does not serve model_type {spec.model_type!r}: its layers keep a per-sequence state "
+            "(Mamba, linear attention or a recurrence) and vLLM's model registry has no class for it (vLLM serves "
+            f"the state layers of {', '.join(c.state_model_types)}); use --engine transformers")
+
+
 class _Vllm:
     name = "vllm"
     options = OPTIONS
@@ -142,10 +156,12 @@ class _Vllm:
             raise UsageError("--engine vllm sizes its pool from the GPU: give --gpu NAME or --memory AMOUNT")
         c = inp.engine_constants.vllm
         spec, w = inp.spec, inp.workload
+        check_served(spec, c)
         total = inp.total_bytes
         st = settings(inp, c, total)
         check_tensor_parallel(spec, w.tensor_parallel)  # both refuse heads that TP does not divide
         elem = kv_element_bytes(w, self.name)
+        refuse_state_flags(spec, inp.settings, ("mamba_ssm_cache_dtype",), "vLLM")
         ssm = inp.setting("mamba_ssm_cache_dtype") or "auto"
         if ssm not in SSM_DTYPES:
             raise UsageError(f"--mamba-ssm-cache-dtype must be one of {', '.join(SSM_DTYPES)}, got {ssm!r}")

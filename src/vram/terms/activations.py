@@ -7,9 +7,10 @@ from __future__ import annotations
 from vram.breakdown import Term
 from vram.model import Block, ModelSpec, VisionDims
 from vram.terms.kv import visual_tokens
+from vram.terms.lora import lora_linears
 from vram.terms.loss import loss_bytes
 from vram.terms.training import grpo_buffers
-from vram.terms.weights import lora_linears, shard
+from vram.terms.weights import shard
 from vram.workload import Workload
 
 
@@ -34,14 +35,14 @@ def layer_forward_peak(b: Block, tokens: int, batch: int, seq: int, c: int, w: W
     """
     a = b.attention
     tp = w.tensor_parallel
-    if not b.is_layer:
+    if not b.computes:
         return 0
     if a is None and b.state is None:
         # No attention and no state mixer (Nemotron-NAS: a no-op or a single h x h Linear in its
         # place): the layer input, its normed copy and the embedding output, plus the Linear's output.
         attn, rope = tokens * c * (4 * h if _mixer_linears(b) else 3 * h), 0
     elif a is None:
-        attn, rope = tokens * _state_forward_per_token(b, c, h, tp), 0
+        attn, rope = tokens * _state_forward_per_token(b, c, h, tp, w, seq), 0
     else:
         q, kv, out, heads = _widths(b, tp)
         rope = 2 * a.head_dim if a.kind != "cross" else 0
@@ -75,7 +76,30 @@ def _mixer_linears(b: Block) -> list[str]:
     return [lin.name for lin in b.linears if not lin.name.endswith(_MLP_NAMES)]
 
 
-def _state_forward_per_token(b: Block, c: int, h: int, tp: int) -> int:
+# mamba_ssm's selective scan kernel (csrc/selective_scan/selective_scan_fwd_kernel.cuh, kChunkSize) scans
+# 2,048 positions per chunk and keeps the state at the end of each chunk for the backward pass.
+SCAN_CHUNK = 2048
+
+
+def _work_per_token(b: Block, w: Workload, seq: int, tp: int) -> int:
+    """Bytes per token of a mixer's float32 intermediates.
+
+    transformers' torch path materialises them for the whole sequence (StateCache.work_fp32). Mamba-1
+    with mamba_ssm's fused kernels (--mamba-kernels fused, the default; transformers calls them when
+    mamba-ssm and causal-conv1d are installed) keeps none per token: selective_scan_fn and
+    mamba_inner_fn (mamba_ssm/ops/selective_scan_interface.py, 2.2) save for backward only the scan
+    state at each chunk's end, x of (batch, inner, ceil(L / 2048), 2 x state) float32, besides the
+    compute-dtype tensors counted with the projections.
+    """
+    s = b.state
+    assert s is not None
+    if s.mixer == "mamba1" and w.mamba_kernels == "fused":
+        chunks = -(-seq // SCAN_CHUNK)
+        return -(-(4 * 2 * (s.recurrent_elements // tp) * chunks) // max(1, seq))
+    return 4 * (s.work_fp32 // tp)
+
+
+def _state_forward_per_token(b: Block, c: int, h: int, tp: int, w: Workload, seq: int) -> int:
     """Bytes per token live in a linear-attention or Mamba mixer's forward (transformers' torch path).
 
     The layer input, its normed copy and the embedding output (3h), the input projections, the
@@ -86,16 +110,16 @@ def _state_forward_per_token(b: Block, c: int, h: int, tp: int) -> int:
     """
     s = b.state
     assert s is not None
-    return c * (3 * h + (s.projected + 2 * s.channels + s.inner) // tp) + 4 * (s.work_fp32 // tp)
+    return c * (3 * h + (s.projected + 2 * s.channels + s.inner) // tp) + _work_per_token(b, w, seq, tp)
 
 
-def _state_saved_per_token(b: Block, c: int, tp: int) -> int:
+def _state_saved_per_token(b: Block, c: int, tp: int, w: Workload, seq: int) -> int:
     """Bytes per token a linear-attention or Mamba mixer saves for backward: the projections, the
     convolution's input and output, the mixer output, and the float32 intermediates of the torch
     path (autograd keeps the operands of their products)."""
     s = b.state
     assert s is not None
-    return c * ((s.projected + 2 * s.channels + s.inner) // tp) + 4 * (s.work_fp32 // tp)
+    return c * ((s.projected + 2 * s.channels + s.inner) // tp) + _work_per_token(b, w, seq, tp)
 
 
 def _norm_saved(c: int, h: int) -> int:
@@ -121,7 +145,7 @@ def _layer_saved(b: Block, tokens: int, batch: int, seq: int, c: int, w: Workloa
     per_token = (int(mixer) + int(channel or not mixer)) * _norm_saved(c, h) + lora_extra
     saved = 0
     if b.state is not None:
-        per_token += _state_saved_per_token(b, c, tp)
+        per_token += _state_saved_per_token(b, c, tp, w, seq)
     if a is not None:
         q, kv, out, heads = _widths(b, tp)
         per_token += c * (q + kv + out)
@@ -164,7 +188,7 @@ def activations(spec: ModelSpec, w: Workload, *, training: bool,
     tokens = b_ * seq
     h = spec.text.hidden_size
     vocab_shard = shard(spec.text.logits_width or spec.text.vocab_size, w.tensor_parallel)
-    blocks = [blk for blk in spec.decoder_blocks() if blk.is_layer]
+    blocks = [blk for blk in spec.decoder_blocks() if blk.computes]
     terms: list[Term] = []
     vision = _vision_peak(spec, w, c)
     if not training:
@@ -219,7 +243,7 @@ def training_activations(spec: ModelSpec, w: Workload, c: int, vision: int,
     tokens = b_ * seq
     h = spec.text.hidden_size
     vocab_shard = shard(spec.text.logits_width or spec.text.vocab_size, w.tensor_parallel)
-    blocks = [blk for blk in spec.decoder_blocks() if blk.is_layer]
+    blocks = [blk for blk in spec.decoder_blocks() if blk.computes]  # layers and the parts inside them
     terms: list[Term] = []
     # Hidden dropout saves a one-byte mask after attention and after the MLP.
     adapter = {id(blk): _lora_activation_per_token(spec, w, blk, c) for blk in blocks}
@@ -227,8 +251,8 @@ def training_activations(spec: ModelSpec, w: Workload, c: int, vision: int,
                                        adapter[id(blk)] + (2 * h if hidden_dropout else 0))
                  for blk in blocks}
     layers_total = sum(blk.count * per_layer[id(blk)] for blk in blocks)
-    n_layers = sum(blk.count for blk in blocks)
-    largest = max(per_layer.values(), default=0)
+    n_layers = sum(blk.count for blk in blocks if blk.is_layer)
+    largest = spec.largest_layer(lambda blk: per_layer.get(id(blk), 0))
     checkpoint = tokens * h * c
     if w.gradient_checkpointing:
         stored = n_layers * checkpoint + largest

@@ -49,7 +49,7 @@ def _largest_layer(spec: ModelSpec) -> int:
     """Parameters of the largest decoder layer (0 for a size literal, which has no layers)."""
     if not spec.has_architecture:  # a size literal: no layers
         return 0
-    return max((b.params_per_layer for b in spec.decoder_blocks() if b.is_layer), default=0)
+    return spec.largest_layer(lambda b: b.params_per_layer)
 
 
 def distribute(spec: ModelSpec, w: Workload, by_comp: dict[str, int], weights: int, kv: int, grads: int,

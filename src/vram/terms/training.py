@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 from vram.breakdown import Term
 from vram.model import ModelSpec
-from vram.terms.weights import lora_linears, lora_parameters, shard
+from vram.terms.lora import lora_linears, lora_parameters
+from vram.terms.weights import shard
 from vram.workload import Workload
 
 

@@ -1,6 +1,6 @@
 """Weights: bytes of every tensor in the format it is stored or loaded in (docs/math.md "Weights").
 
-Also the LoRA adapter selection, since adapters are defined by the weight matrices they wrap.
+The LoRA adapter selection, which names these weight matrices, is in :mod:`vram.terms.lora`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from vram.errors import UsageError, clip
 from vram.model import Block, Component, Linear, ModelSpec
 from vram.precision import Format
 from vram.quantization import ROUTER_NAMES, StoredScheme
@@ -212,63 +211,3 @@ def weights_by_component(spec: ModelSpec, w: Workload, gguf_types: dict[str, For
     for m in module_bytes(spec, w, gguf_types):
         out[m.component.name] = out.get(m.component.name, 0) + m.total_bytes
     return out
-
-
-LORA_KEYWORDS = ("attention", "all-linear")
-
-
-def lora_module_names(spec: ModelSpec) -> list[str]:
-    """The names --lora-targets can match in the decoder: each Linear's name and its dotted suffixes,
-    as PEFT matches ``target_modules`` (exact name or a ``.name`` suffix, case-sensitive)."""
-    names: dict[str, None] = {}
-    for comp in spec.components:
-        if comp.kind != "decoder" or not comp.loaded:
-            continue
-        for b in comp.blocks:
-            for lin in b.linears:
-                parts = lin.name.split(".")
-                for i in range(len(parts)):
-                    names[".".join(parts[i:])] = None
-    return sorted(names)
-
-
-def check_lora_targets(spec: ModelSpec, targets: tuple[str, ...]) -> None:
-    """Refuse target names the model does not have, and targets that adapt nothing (PEFT raises
-    on both: "Target modules ... not found in the base model")."""
-    if not spec.has_architecture:
-        if set(targets) != {"all-linear"}:
-            raise UsageError("a size literal has no layers or module names: --lora-targets takes all-linear for it")
-        return
-    known = lora_module_names(spec)
-    unknown = [t for t in targets if t not in LORA_KEYWORDS and t not in known]
-    if unknown:
-        shown = ", ".join(repr(clip(t)) for t in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise UsageError(f"--lora-targets {shown}: {spec.id} has no such module (names are case-sensitive); "
-                         f"its decoder's Linear modules are {', '.join(known)}, or use attention or all-linear")
-    if not any(True for _ in lora_linears(spec, targets)):
-        raise UsageError(f"--lora-targets {','.join(targets)} adapts no Linear module of {spec.id}; "
-                         "use all-linear or module names: " + ", ".join(known))
-
-
-def lora_linears(spec: ModelSpec, targets: tuple[str, ...]) -> Iterator[tuple[Block, Linear]]:
-    attention_names = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "c_attn", "attn.c_proj",
-                       "query_key_value", "dense", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj")
-    for comp in spec.components:
-        if comp.kind != "decoder" or not comp.loaded:
-            continue
-        for b in comp.blocks:
-            for lin in b.linears:
-                short = lin.name.split(".")[-1]
-                named = any(lin.name == t or lin.name.endswith("." + t) for t in targets)
-                if "all-linear" in targets:
-                    yield b, lin
-                elif "attention" in targets and (lin.name in attention_names or short in attention_names):
-                    yield b, lin
-                elif named:
-                    yield b, lin
-
-
-def lora_parameters(spec: ModelSpec, rank: int, targets: tuple[str, ...]) -> int:
-    """Trainable LoRA parameters: r x (in + out) per adapted matrix (LoRA, arXiv:2106.09685)."""
-    return sum(b.count * lin.copies * rank * (lin.in_features + lin.out_features)
-               for b, lin in lora_linears(spec, targets))

@@ -1,19 +1,30 @@
 """Family deltas over the generic reading, one module per lineage.
 
 Each :class:`~vram.architectures.generic.Family` names the transformers modeling file it follows and
-says only what differs from the generic reading. ``FAMILIES`` maps a model_type (as transformers
-spells it) to its family; ``ARCHITECTURES`` maps a class name of the config's ``architectures`` list
-to a model_type, for configs whose model_type is new but whose class is known (Kimi-K2).
+says only what differs from the generic reading. Each lineage's ``FAMILIES`` maps a model_type (as
+transformers spells it) to its family; :func:`family` finds it through the index (``_index.py``),
+importing only that lineage. ``ARCHITECTURES`` maps a class name of the config's ``architectures``
+list to a model_type, for configs whose model_type is new but whose class is known (Kimi-K2).
 """
 
 from __future__ import annotations
 
-from vram.architectures.families import gemma, glm4v, gpt, hybrid, llama, mimo, moe, recurrent, rnn, vlm_text
-from vram.architectures.generic import Family
+from typing import TYPE_CHECKING
 
-FAMILIES: dict[str, Family] = {**llama.FAMILIES, **moe.FAMILIES, **hybrid.FAMILIES, **recurrent.FAMILIES,
-                               **mimo.FAMILIES, **gemma.FAMILIES, **gpt.FAMILIES, **rnn.FAMILIES,
-                               **glm4v.FAMILIES, **vlm_text.FAMILIES}
+from vram.architectures import _index
+
+if TYPE_CHECKING:
+    from vram.architectures.generic import Family
+
+
+def family(model_type: str) -> Family | None:
+    """The family delta of ``model_type`` (its lineage's module is imported now), or None."""
+    module = _index.MODULE_OF.get(model_type, "")
+    if not module.startswith("families."):
+        return None
+    found: Family = _index.module_of(model_type).FAMILIES[model_type]
+    return found
+
 
 ARCHITECTURES: dict[str, str] = {
     "DeepseekV3ForCausalLM": "deepseek_v3",
