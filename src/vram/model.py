@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from vram._data import check_positive
@@ -145,6 +145,9 @@ class Block:
     """One of these sits inside each of ``count`` decoder layers, listed apart for what it caches (an
     encoder-decoder's cross-attention): it adds to their parameters and activations but is not a layer
     of its own (:attr:`is_layer`)."""
+    indices: tuple[int, ...] = field(default=(), compare=False)
+    """The decoder layer index of each of the ``count`` layers, when they are not consecutive (hybrid
+    stacks grouped by kind); empty when the layers follow the previous block's."""
 
     def __post_init__(self) -> None:
         check_positive(self, "count")

@@ -22,6 +22,7 @@ from vram.architectures.reader import (
     SHARED_WIDTH,
     Basics,
     Reading,
+    indexer_layers,
     layer_kinds,
     moe_layers,
     positive_float,
@@ -174,6 +175,7 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
     window = sliding_window(r)
     chunk = r.opt_int("attention_chunk_size")
     mla = r.has("kv_lora_rank")
+    indexed = indexer_layers(r, n) if f.dsa else [False] * n
     qk_norm = f.qk_norm if f.qk_norm_key is None or r.bool(f.qk_norm_key, False) else "none"
     layers: list[Block] = []
     for i in range(n):
@@ -189,8 +191,8 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
         elif mla:
             mixer = L.mla(h, b.heads, kv_rank=r.int("kv_lora_rank"), q_rank=r.opt_int("q_lora_rank"),
                           rope=r.int("qk_rope_head_dim"), nope=r.int("qk_nope_head_dim"), v_dim=r.int("v_head_dim"),
-                          index_heads=r.int("index_n_heads") if f.dsa else 0,
-                          index_dim=r.int("index_head_dim") if f.dsa else 0,
+                          index_heads=r.int("index_n_heads") if indexed[i] else 0,
+                          index_dim=r.int("index_head_dim") if indexed[i] else 0,
                           o_bias=_flag(r, f.o_bias))
         else:
             if kind == "sliding" and window is None:
@@ -255,7 +257,7 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
     if n_mtp:
         last = layers[-1]
         components.append(Component(name="mtp", kind="mtp", loaded=False, blocks=(
-            replace(last, name="mtp_layer", count=n_mtp, linears=last.linears + (
+            replace(last, name="mtp_layer", count=n_mtp, indices=(), linears=last.linears + (
                 Linear(name="eh_proj", in_features=2 * h, out_features=h),
                 Linear(name="shared_head.head", in_features=h, out_features=vocab)),
                 embedding_params=vocab * h, other_params=last.other_params + 3 * h),)))
@@ -284,15 +286,22 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
 
 
 def merge(layers: list[Block]) -> tuple[Block, ...]:
-    """Group identical layers into one Block with a count, in order of first appearance."""
+    """Group identical layers into one Block with a count, in order of first appearance; a group whose
+    layers are not the ones following the previous group keeps their indices."""
     out: list[Block] = []
-    counts: list[int] = []
-    for layer in layers:
+    where: list[list[int]] = []
+    for i, layer in enumerate(layers):
         for j, seen in enumerate(out):
             if seen == layer:
-                counts[j] += 1
+                where[j].append(i)
                 break
         else:
             out.append(layer)
-            counts.append(1)
-    return tuple(replace(blk, count=c) for blk, c in zip(out, counts, strict=True))
+            where.append([i])
+    blocks: list[Block] = []
+    first = 0
+    for blk, idx in zip(out, where, strict=True):
+        contiguous = idx == list(range(first, first + len(idx)))
+        blocks.append(replace(blk, count=len(idx), indices=() if contiguous else tuple(idx)))
+        first += len(idx)
+    return tuple(blocks)
