@@ -358,6 +358,10 @@ class ModelSpec:
     """Values the stored_weight_bytes hold (the denominator of their bits per value)."""
     stored_scheme: StoredScheme | None = None
     """Which matrices a pre-quantized checkpoint stores in which format, from its quantization_config."""
+    encoder_cache: tuple[Block, ...] = ()
+    """K/V that an encoder keeps while the decoder generates (Voxtral Realtime's streaming audio
+    encoder): weightless blocks whose cross-kind attention caches a fixed number of encoder positions
+    per sequence. Counted in the KV cache, never as layers."""
 
     @property
     def parameters(self) -> int:
@@ -390,6 +394,10 @@ class ModelSpec:
 
     def decoder_blocks(self) -> list[Block]:
         return [b for c in self.components if c.kind == "decoder" and c.loaded for b in c.blocks]
+
+    def cache_blocks(self) -> list[Block]:
+        """The blocks whose attention the KV cache holds: the decoder's and an encoder's streaming cache."""
+        return self.decoder_blocks() + list(self.encoder_cache)
 
     @property
     def has_architecture(self) -> bool:

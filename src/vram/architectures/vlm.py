@@ -48,15 +48,19 @@ def _sub(cfg: Cfg, key: str, absent: Mapping[str, Any]) -> Cfg:
 
 
 def _text(cfg: Cfg, t: Cfg, *, default_type: str, fixed_type: str | None, tie_default: bool | None,
-          model_id: str) -> ModelSpec:
+          model_id: str, text_tie: bool | None = None) -> ModelSpec:
     """The language model, with the composite's own tie_word_embeddings (``tie_default`` None: the
-    composite wraps a whole causal LM that ties by its own text config, as Llama 4 does)."""
+    composite wraps a whole causal LM that ties by its own text config, as Llama 4 does).
+    ``text_tie`` (the text config class's default) for composites whose config class also ties when
+    the text config says so (the pre-v5 place of the flag, forwarded by Qwen2-VL-style configs)."""
     from vram.architectures import build_text_model
 
     text_type = fixed_type or t.str("model_type", default_type)
     if tie_default is None:
         return build_text_model(t, text_type, model_id=model_id)
     tie = cfg.bool("tie_word_embeddings", tie_default)
+    if text_tie is not None and not tie:
+        tie = t.bool("tie_word_embeddings", text_tie)
     tc = Cfg({**t._data, "tie_word_embeddings": tie}, where=t._where, used=cfg.used)
     return build_text_model(tc, text_type, model_id=model_id)
 
@@ -128,14 +132,16 @@ def build_mistral3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                     notes=notes)
 
 
-_QWEN_VL_TEXT = {"qwen3_vl": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text", "qwen3_5": "qwen3_5_text",
+_QWEN_VL_TEXT = {"qwen3_vl": "qwen3_vl_text", "cosmos3_omni": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text",
+                 "qwen3_5": "qwen3_5_text",
                  "qwen3_5_moe": "qwen3_5_moe_text"}
 
 
 def build_qwen3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """Qwen3-VL and Qwen3-VL-MoE: qwen3 / qwen3_moe text + native-resolution ViT with DeepStack.
     Qwen3.5 and Qwen3.5-MoE: the Qwen3-Next-style hybrid text model (Gated DeltaNet + gated attention)
-    and the same ViT without DeepStack mergers."""
+    and the same ViT without DeepStack mergers. Cosmos 3 Omni (``models/cosmos3_omni/modular_cosmos3_omni.py``)
+    is Qwen3VLForConditionalGeneration under its own config (its checkpoints' audio parts are not built)."""
     text_type = _QWEN_VL_TEXT[model_type]
     t = _sub(cfg, "text_config", {})
     text = _text(cfg, t, default_type=text_type, fixed_type=text_type, tie_default=False, model_id=model_id)
@@ -148,11 +154,17 @@ def build_qwen3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
 
 
 def build_internvl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
-    """InternVL (transformers' own class): InternViT + pixel-shuffle LayerNorm/MLP projector + any LM."""
+    """InternVL (transformers' own class): InternViT + pixel-shuffle LayerNorm/MLP projector + any LM.
+    Qianfan-OCR (``models/qianfan_ocr/modeling_qianfan_ocr.py``) builds the same modules; its config
+    classes default to a qwen3 text model, an untied lm_head and q/k/v biases in the tower."""
+    qianfan = model_type == "qianfan_ocr"
     t = _sub(cfg, "text_config", {})
-    text = _text(cfg, t, default_type="qwen2", fixed_type=None, tie_default=True, model_id=model_id)
+    text = _text(cfg, t, default_type="qwen3" if qianfan else "qwen2", fixed_type=None, tie_default=not qianfan,
+                 model_id=model_id)
     assert text.text is not None
     v = _sub(cfg, "vision_config", {})
+    if qianfan and not v.has("attention_bias"):
+        v = Cfg({**v._data, "attention_bias": True}, where="vision_config", used=cfg.used)
     tower, dims = internvl_tower(v)
     ratio = cfg.raw("downsample_ratio", 0.5)
     factor = int(1 / ratio) ** 2 if isinstance(ratio, int | float) and 0 < ratio <= 1 else 4
@@ -195,9 +207,11 @@ BUILDERS: dict[str, Callable[..., ModelSpec]] = {
     "lighton_ocr": build_mistral3,
     "qwen3_vl": build_qwen3_vl,
     "qwen3_vl_moe": build_qwen3_vl,
+    "cosmos3_omni": build_qwen3_vl,
     "qwen3_5": build_qwen3_vl,
     "qwen3_5_moe": build_qwen3_vl,
     "internvl": build_internvl,
+    "qianfan_ocr": build_internvl,
     "idefics3": build_idefics3,
     "smolvlm": build_idefics3,
 }

@@ -4,7 +4,8 @@
 arXiv:2405.04434), and DSA models (DeepSeek-V3.2, GLM-5) the lightning indexer's key beside it
 (transformers 5.23 cache_utils.DynamicIndexedLayer); sliding layers keep at most the window and
 chunked layers (Llama 4) at most the chunk; a layer that reads an earlier layer's K/V (Gemma 3n's
-KV-sharing layers) caches nothing. Linear-attention and state-space layers (Gated
+KV-sharing layers) caches nothing; a streaming encoder (Voxtral Realtime) keeps the K/V of its last
+window of positions per sequence (ModelSpec.encoder_cache). Linear-attention and state-space layers (Gated
 DeltaNet, Mamba) keep a fixed state per sequence instead: its convolution window in the cache
 dtype and its recurrent state in float32 (model.StateCache).
 """
@@ -66,7 +67,7 @@ def kv_layers(spec: ModelSpec, w: Workload) -> tuple[KvLayers, ...]:
     if spec.text is not None and not spec.text.causal:
         return ()
     out: dict[tuple[str, int, int, int | None], int] = {}
-    for b in spec.decoder_blocks():
+    for b in spec.cache_blocks():
         if b.state is not None:
             per_seq = state_bytes_per_sequence(_only(spec, replace(b, count=1)), w)
             key: tuple[str, int, int, int | None] = (b.state.kind, 0, per_seq, None)
@@ -95,7 +96,7 @@ def kv_cache(spec: ModelSpec, w: Workload) -> tuple[int, list[Term]]:
     total = 0
     if spec.text is not None and not spec.text.causal:
         return 0, []
-    for b in spec.decoder_blocks():
+    for b in spec.cache_blocks():
         if b.state is not None:
             per_seq = state_bytes_per_sequence(_only(spec, b), w)
             n = per_seq * w.batch_size
@@ -112,7 +113,8 @@ def kv_cache(spec: ModelSpec, w: Workload) -> tuple[int, list[Term]]:
         kv = max(1, a.num_kv_heads // w.tensor_parallel)
         if a.kind == "cross" and a.cross_source == "encoder":
             # Encoder-decoder: the encoder's output is projected to K/V once per sequence (Whisper: its
-            # fixed 1,500 frames; T5: the input, taken as seq_len tokens).
+            # fixed 1,500 frames; T5: the input, taken as seq_len tokens). A streaming encoder's own
+            # window (Voxtral Realtime, ModelSpec.encoder_cache) is the same shape: fixed positions.
             cached = a.cross_tokens if a.cross_tokens is not None else w.seq_len
             per_token = kv * (a.head_dim + a.v_head_dim)
             formula = "layers x kv_heads x (k_dim + v_dim) x encoder_tokens x batch x bytes"

@@ -95,7 +95,10 @@ FAMILIES: dict[str, Family] = {
     "mamba2": Family(modeling=_m("mamba2"), mixer=_mamba2, mlp=False, attention_free=True, norms_per_layer=1,
                      pattern="mamba", defaults={"state_size": 128, "conv_kernel": 4, "expand": 2, "n_groups": 8}),
     "nemotron_h": Family(modeling=_m("nemotron_h"), mixer=_nemotron_h_mamba, gated=False, norms_per_layer=1,
-                         expert_width_key="moe_intermediate_size", expert_latent_key="moe_latent_size"),
+                         expert_width_key="moe_intermediate_size", expert_latent_key="moe_latent_size",
+                         never_tied=True,  # NemotronHForCausalLM's _tied_weights_keys is empty
+                         defaults={"mamba_num_heads": 128, "mamba_head_dim": 64, "n_groups": 8, "ssm_state_size": 128,
+                                   "conv_kernel": 4, "chunk_size": 128}),
     "granitemoehybrid": Family(modeling=_m("granitemoehybrid"), mixer=_granite_mamba,
                                expert_width_key="intermediate_size", shared_width_key="shared_intermediate_size",
                                always_moe=True),

@@ -60,6 +60,12 @@ FAMILIES: dict[str, Family] = {
         "num_attention_heads": 16, "moe_intermediate_size": 1408, "num_experts": 60, "num_experts_per_tok": 4,
         "decoder_sparse_step": 1, "max_position_embeddings": 128000}),
 }
+# The thinker's text model of Qwen3-Omni (vram.architectures.vlm_audio): qwen3_moe's layers; its class
+# takes head_dim as hidden_size // heads, floored (2,048 / 28 at its defaults).
+FAMILIES["qwen3_omni_moe_text"] = Family(modeling=_m("qwen3_omni_moe"), qk_norm="head", head_dim_floor=True, defaults={
+    "vocab_size": 3584, "hidden_size": 2048, "intermediate_size": 18944, "num_hidden_layers": 28,
+    "num_attention_heads": 28, "num_key_value_heads": 4, "moe_intermediate_size": 768, "num_experts": 128,
+    "num_experts_per_tok": 8, "decoder_sparse_step": 1, "max_position_embeddings": 32768})
 
 
 def _laguna_attention(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
