@@ -43,6 +43,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "qwen3_omni_moe_text", "qwen3_vl_moe_text"),
     "families.recurrent": ("bailing_hybrid", "falcon_h1", "kimi_linear", "lfm2", "lfm3"),
     "families.rnn": ("recurrent_gemma", "rwkv", "xlstm"),
+    "families.vlm_text": ("molmo2_text",),
     "decoders": ("falcon", "gpt2", "gpt_bigcode"),
     "nemotron_nas": ("nemotron-nas",),
     "hrm": ("hrm_text",),
@@ -51,6 +52,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "encdec_bart": ("bart", "bigbird_pegasus", "blenderbot", "blenderbot-small", "fsmt", "led",
         "m2m_100", "marian", "mbart", "mvp", "pegasus", "plbart"),
     "encdec_gemma": ("t5gemma",),
+    "encdec_gemma2": ("t5gemma2",),
     "encdec_moe": ("nllb-moe", "switch_transformers"),
     "encdec_more": ("pegasus_x", "prophetnet", "trocr"),
     "encoders": ("bert", "big_bird", "camembert", "data2vec-text", "ernie", "ibert", "megatron-bert",
@@ -80,13 +82,30 @@ MODULES: dict[str, tuple[str, ...]] = {
     "vlm_muse": ("muse_glimmer",),
     "vlm_navit": ("cosmos3_edge", "exaone4_5", "hyperclovax_vision_v2", "paddleocr_vl", "video_llama_3"),
     "vlm_radio": ("nemotron_h_omni",),
+    "vlm_aria": ("aria",),
+    "vlm_ernie": ("ernie4_5_vl_moe",),
+    "vlm_evolla": ("evolla",),
+    "vlm_florence": ("florence2",),
+    "vlm_fuyu": ("fuyu",),
+    "vlm_git": ("git",),
+    "vlm_idefics": ("idefics",),
+    "vlm_janus": ("janus",),
+    "vlm_kosmos": ("kosmos-2", "kosmos-2.5", "pix2struct"),
+    "vlm_molmo": ("molmo2",),
+    "vlm_ovis": ("ovis2",),
+    "vlm_pi0": ("pi0",),
+    "vlm_qformer": ("blip-2", "instructblip", "instructblipvideo"),
+    "vlm_sam": ("deepseek_vl_hybrid", "got_ocr2", "pp_chart2table", "pp_formulanet"),
 }
 
 # The modules whose builders take a whole vision-language config (never a text_config).
-MULTIMODAL: frozenset[str] = frozenset({"multimodal", "vlm", "vlm_deepseek", "vlm_dots3", "vlm_gemma", "vlm_glm",
-                                        "vlm_kimi", "vlm_more", "vlm_native", "vlm_perceiver", "vlm_audio",
-                                        "vlm_speech", "vlm_nemo", "vlm_docling", "vlm_minicpm", "vlm_muse",
-                                        "vlm_navit", "vlm_radio"})
+MULTIMODAL: frozenset[str] = frozenset({"multimodal", "vlm", "vlm_aria", "vlm_audio", "vlm_deepseek",
+                                        "vlm_docling", "vlm_dots3", "vlm_ernie", "vlm_evolla", "vlm_florence",
+                                        "vlm_fuyu", "vlm_gemma", "vlm_git", "vlm_glm", "vlm_idefics",
+                                        "vlm_janus", "vlm_kimi", "vlm_kosmos", "vlm_minicpm", "vlm_molmo",
+                                        "vlm_more", "vlm_muse", "vlm_native", "vlm_navit", "vlm_nemo",
+                                        "vlm_ovis", "vlm_perceiver", "vlm_pi0", "vlm_qformer", "vlm_radio",
+                                        "vlm_sam", "vlm_speech"})
 
 MODULE_OF: dict[str, str] = {t: module for module, types in MODULES.items() for t in types}
 
