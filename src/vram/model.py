@@ -17,7 +17,7 @@ from vram._data import check_positive
 from vram.imagetokens import anyres_tokens, smart_resize
 from vram.quantization import StoredScheme
 
-ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "mtp", "other"]
+ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "mtp", "encoder", "other"]
 AttentionKind = Literal["full", "sliding", "chunked", "mla", "cross"]
 
 
@@ -387,6 +387,10 @@ class ModelSpec:
 
     def decoder_blocks(self) -> list[Block]:
         return [b for c in self.components if c.kind == "decoder" and c.loaded for b in c.blocks]
+
+    def encoder_blocks(self) -> list[Block]:
+        """An encoder-decoder's encoder layers (run over the encoder input, once per sequence)."""
+        return [b for c in self.components if c.kind == "encoder" and c.loaded for b in c.blocks if b.is_layer]
 
     @property
     def has_architecture(self) -> bool:

@@ -211,8 +211,8 @@ def hparams_from_spec(spec: ModelSpec) -> Hparams:
     n_embd_r = n_embd_s = 0
     for b in spec.decoder_blocks():
         a = b.attention
-        if a is None and not b.linears:
-            continue  # a final norm kept with the decoder: not a layer
+        if not b.is_layer:
+            continue  # a final norm kept with the decoder, or a part inside the layers: not a layer
         if b.state is not None:
             # llama.cpp keeps kernel - 1 convolution inputs per channel (n_embd_r), the state as is (n_embd_s)
             n_embd_r = max(n_embd_r, b.state.conv_elements - b.state.channels)
@@ -251,10 +251,12 @@ def model_from_spec(inp: EngineInput, hp: Hparams) -> LlamaModel:
         if kind == "decoder" and m.block.attention is None and not m.block.linears:
             pieces.append(Piece(layer=hp.n_layer, cpu_bytes=m.total_bytes, gpu_bytes=m.total_bytes, name="norm"))
         elif kind == "decoder":
+            # A part inside every layer (cross-attention) goes with layers 0.. count-1, not after them.
+            first = 0 if m.block.within_layers else layer
             for i in range(m.block.count):
                 share = m.total_bytes // m.block.count + (1 if i < m.total_bytes % m.block.count else 0)
-                pieces.append(Piece(layer=layer + i, cpu_bytes=share, gpu_bytes=share, name=m.block.name))
-            layer += m.block.count
+                pieces.append(Piece(layer=first + i, cpu_bytes=share, gpu_bytes=share, name=m.block.name))
+            layer += 0 if m.block.within_layers else m.block.count
         elif kind == "embedding":
             pieces.append(Piece(layer=-1, cpu_bytes=m.total_bytes, gpu_bytes=m.total_bytes, name="token_embd"))
             if inp.spec.tied_embeddings:
