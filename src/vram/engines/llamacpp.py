@@ -17,7 +17,7 @@ from vram.breakdown import Breakdown, Estimate, Term
 from vram.engines import EngineAllocation, EngineInput, Solved
 from vram.engines.llamacpp_alloc import LlamaBuffers, LlamaModel, LlamaSettings, Piece, allocate, cuda_tensor_bytes
 from vram.engines.llamacpp_fit import fit
-from vram.errors import UsageError
+from vram.errors import UnsupportedModelError, UsageError
 from vram.gguf import GGMLType
 from vram.gguf_model import Hparams
 from vram.gguf_state import RecurrentState
@@ -395,7 +395,15 @@ class _LlamaCpp:
     solve_targets: tuple[str, ...] = ("ctx-size", "n-gpu-layers")
 
     def hparams(self, inp: EngineInput) -> Hparams:
-        return inp.gguf.hparams if inp.gguf is not None else hparams_from_spec(inp.spec)
+        if inp.gguf is not None:
+            hp: Hparams = inp.gguf.hparams
+            return hp
+        why = inp.llamacpp.unconverted_model_types.get(inp.spec.model_type) if inp.llamacpp is not None else None
+        if why is not None:
+            raise UnsupportedModelError(
+                f"llama.cpp and Ollama cannot load model_type {inp.spec.model_type!r}: convert_hf_to_gguf.py has "
+                f"no converter for it, so it has no GGUF ({why}); use --engine transformers")
+        return hparams_from_spec(inp.spec)
 
     def n_layers(self, inp: EngineInput) -> int:
         return self.hparams(inp).n_layer
