@@ -191,6 +191,9 @@ class Component:
     blocks: tuple[Block, ...]
     loaded: bool = True
     """False for stored parts that the runtime does not build (DeepSeek's MTP layer)."""
+    layer_path: str = "model.layers"
+    """Module path of the list holding the layers in transformers (``model.language_model.layers`` inside
+    most vision-language models): PEFT's full names and regexes match below it."""
 
     @property
     def params(self) -> int:
