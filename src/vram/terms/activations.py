@@ -123,6 +123,12 @@ def _state_saved_per_token(b: Block, c: int, tp: int, w: Workload, seq: int) -> 
     path (autograd keeps the operands of their products)."""
     s = b.state
     assert s is not None
+    if s.mixer == "mamba2" and w.mamba_kernels == "fused":
+        # transformers' Mamba-2 mixers call mamba_split_conv1d_scan_combined in training; its autograd
+        # Function (mamba_ssm/ops/triton/ssd_combined.py MambaSplitConv1dScanCombinedFn, 2.2) saves the
+        # in_proj output zxbcdt and the scan output out_x and recomputes the convolution, the chunked
+        # scan and the gated norm in backward; the norm's fp32 rstd (4 x groups bytes) is left out.
+        return c * ((s.projected + s.inner) // tp)
     return c * ((s.projected + 2 * s.channels + s.inner) // tp) + _work_per_token(b, w, seq, tp)
 
 
