@@ -28,6 +28,13 @@ CLASSES = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "mllama": "MllamaForConditionalGeneration",
     "gemma3": "Gemma3ForConditionalGeneration",
+    "qwen3_vl": "Qwen3VLForConditionalGeneration",
+    "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
+    "qwen3_5": "Qwen3_5ForConditionalGeneration",
+    "qwen3_5_moe": "Qwen3_5MoeForConditionalGeneration",
+    "llama4": "Llama4ForConditionalGeneration",
+    "kimi_k25": "Kimi_K25ForConditionalGeneration",
+    "mistral3": "Mistral3ForConditionalGeneration",
     "gemma4": "Gemma4ForConditionalGeneration",
     "whisper": "WhisperForConditionalGeneration",
 }
@@ -46,9 +53,16 @@ def count(config: dict[str, object]) -> int:
     cfg.pop("quantization_config", None)
     cfg.pop("auto_map", None)
     model_type = str(cfg["model_type"])
-    conf = transformers.AutoConfig.for_model(**cfg)
+    name = CLASSES.get(model_type)
+    if model_type in transformers.CONFIG_MAPPING:
+        conf = transformers.AutoConfig.for_model(**cfg)
+    else:
+        # A model_type transformers does not know whose `architectures` names a class it has
+        # (Kimi-K2: kimi_k2, DeepseekV3ForCausalLM) is built as that class, with its config class.
+        name = list(cfg.get("architectures") or [])[0]
+        cfg.pop("model_type")
+        conf = getattr(transformers, name).config_class(**cfg)
     with torch.device("meta"):
-        name = CLASSES.get(model_type)
         if model_type in BY_ARCHITECTURES:
             name = list(cfg.get("architectures") or [])[0]
         if name:

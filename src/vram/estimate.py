@@ -120,6 +120,10 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
         capped = sum(int(t.values["layers"]) for t in kv_terms if t.values.get("window") in windows)
         notes.append(f"sliding-window attention: {capped} layer(s) cache at most "
                      f"{', '.join(f'{x:,}' for x in windows)} of the {tokens:,} tokens per sequence")
+        rates = sorted({int(t.values["rate"]) for t in kv_terms if t.values.get("rate")})
+        if rates:
+            notes[-1] += (" in their window, plus one compressed entry per "
+                          f"{' or '.join(f'{x:,}' for x in rates)} tokens of the whole sequence")
     act, act_terms = activations(spec, w, training=training,
                                  loss_free_bytes=_free_at_loss(spec, w, weights, by_comp) if training else None)
     terms.extend(act_terms)

@@ -12,7 +12,7 @@ from typing import Any
 from vram import presets
 from vram.architectures import spec_from_config
 from vram.errors import ConfigError, ModelResolutionError, UnsupportedModelError
-from vram.resolved import Resolved, with_stored_weights
+from vram.resolved import Resolved, with_modelopt_sidecar, with_stored_weights
 from vram.safetensors import SHARD_NAME, TensorCounts, header_length, missing_shards, parse_header
 
 
@@ -126,6 +126,13 @@ def resolve_local(path: Path) -> Resolved:
     config = read_json(config_path)
     if not isinstance(config, dict):
         raise ConfigError(f"{config_path} is not a JSON object")
+    sidecar = config_path.parent / "hf_quant_config.json"
+    if sidecar.is_file():
+        merged = with_modelopt_sidecar(config, read_json(sidecar))
+        if merged is not None:
+            config = merged
+            notes.append("config.json has no quantization_config: the quantization in hf_quant_config.json "
+                         "(NVIDIA ModelOpt) was read")
     model_id = str(config.get("_name_or_path") or (path.name if path.is_dir() else path.parent.name))
     try:
         return with_stored_weights(

@@ -247,3 +247,42 @@ def engines() -> EnginesFile:
 
     data: EnginesFile = _validate(EnginesFile, presets_dir() / "engines.json")
     return data
+
+
+@dataclass(frozen=True, eq=False)
+class RemoteClass:
+    model_type: str
+    source: str
+
+
+@dataclass(frozen=True, eq=False)
+class _ClassesFile:
+    schema_version: Literal[1]
+    source: str
+    classes: dict[str, Any]
+    remote_code: dict[str, Any]
+
+
+@cache
+def class_table() -> dict[str, str]:
+    """Class name of a config's ``architectures`` -> model_type (presets/architectures.json, written by
+    scripts/class_table.py from transformers' auto mappings, plus remote-code classes with their source).
+    Read only when a config's model_type is one vram does not know."""
+    data: _ClassesFile = _validate(_ClassesFile, presets_dir() / "architectures.json")
+    table: dict[str, str] = {}
+    for name, model_type in data.classes.items():
+        if not isinstance(model_type, str):
+            raise PresetError(f"architectures.json: classes.{name} must be a model_type string")
+        table[name] = model_type
+    for name, entry in data.remote_code.items():
+        try:
+            remote = from_dict(RemoteClass, entry, f"remote_code.{name}")
+        except DataError as exc:
+            raise PresetError(f"architectures.json: {exc}") from exc
+        table[name] = remote.model_type
+    return table
+
+
+def find_class(name: str) -> str | None:
+    """The model_type whose class is ``name``, or None."""
+    return class_table().get(name)

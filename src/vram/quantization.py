@@ -48,10 +48,31 @@ class StoredScheme:
     """When not empty, only modules matching one of these are quantized (compressed-tensors targets)."""
     head: bool = False
     """lm_head quantized too."""
+    per_module: Mapping[str, Format] | None = None
+    """Mixed precision (ModelOpt MIXED_PRECISION): the format of each module the checkpoint lists, by its
+    own name (a parent's name covers its children); modules it does not list stay unquantized."""
+    expert_fmt: Format | None = None
+    """Format of the routed experts' matrices when it differs from :attr:`fmt` (DeepSeek-V4's expert_dtype fp4)."""
 
     @property
     def label(self) -> str:
         return self.fmt.label
+
+    def format_of(self, path: str, *, expert: bool, router: bool) -> Format | None:
+        """The format the weight matrix of the module at ``path`` is stored in; None: unquantized."""
+        if self.per_module is None:
+            if not self.quantizes(path, expert=expert, router=router):
+                return None
+            return self.expert_fmt if expert and self.expert_fmt is not None else self.fmt
+        if router:
+            return None
+        for name in spellings(path):
+            parts = name.split(".")
+            for end in range(len(parts), 0, -1):
+                fmt = self.per_module.get(".".join(parts[:end]))
+                if fmt is not None:
+                    return fmt
+        return None
 
     def quantizes(self, path: str, *, expert: bool, router: bool) -> bool:
         """Whether the weight matrix of the module at ``path`` is stored in :attr:`fmt`."""
@@ -61,9 +82,47 @@ class StoredScheme:
             return False
         if self.targets == "experts" and not expert:
             return False
-        if self.only and not any(matches(p, path) for p in self.only):
+        names = spellings(path)
+        if self.only and not any(matches(p, n) for p in self.only for n in names):
             return False
-        return not any(matches(p, path) for p in self.ignore)
+        return not any(matches(p, n) for p in self.ignore for n in names)
+
+
+_TEXT_PREFIXES = ("model.language_model.", "language_model.model.")
+
+
+def _prefixed(path: str) -> tuple[str, ...]:
+    if not path.startswith("model.layers."):
+        return (path,)
+    rest = path[len("model."):]
+    return (path, *(prefix + rest for prefix in _TEXT_PREFIXES))
+
+
+def spellings(path: str) -> tuple[str, ...]:
+    """``path`` and the other names a checkpoint may give that module (:func:`_spellings`)."""
+    names = _spellings(path)
+    return names if path in names else (path, *names)
+
+
+def _spellings(path: str) -> tuple[str, ...]:
+    """The names a checkpoint may give the module at ``path``: inside a vision-language wrapper the text
+    decoder's layers are ``model.language_model.layers.N`` (transformers 5.x) or
+    ``language_model.model.layers.N`` (older transformers, remote code such as Kimi-K2.5), and its head
+    ``language_model.lm_head``; ignore lists are written with the checkpoint's own names. ``path`` may
+    use any of these spellings (Component.layer_path)."""
+    for prefix in (*_TEXT_PREFIXES, "model.text_model."):
+        if path.startswith(prefix + "layers."):
+            path = "model." + path[len(prefix):]
+            break
+    if ".mlp.shared_expert." in path:
+        # One shared expert module is mlp.shared_expert (Qwen MoE) or mlp.shared_experts (DeepSeek, Kimi, GLM).
+        plural = path.replace(".mlp.shared_expert.", ".mlp.shared_experts.")
+        return (*_prefixed(path), *_prefixed(plural))
+    if path.startswith("model.layers."):
+        return _prefixed(path)
+    if path == "lm_head":
+        return (path, "language_model.lm_head")
+    return (path,)
 
 
 def matches(pattern: str, path: str) -> bool:
@@ -148,8 +207,26 @@ def _fp8(q: Mapping[str, Any], base: Callable[[str], Format], method: str, unq: 
         if block[0] != fmt.tile_size:
             fmt = _fmt(fmt, f"fp8-block{block[0]}", f"FP8 ({block[0]}x{block[0]} block scales)", fmt.source,
                        tile_size=block[0])
-        return StoredScheme(method=method, fmt=fmt, unquantized=unq, ignore=ignore)
-    return StoredScheme(method=method, fmt=base("fp8"), unquantized=unq, ignore=ignore)
+        return StoredScheme(method=method, fmt=fmt, unquantized=unq, ignore=ignore,
+                            expert_fmt=_fp4_experts(q, base))
+    return StoredScheme(method=method, fmt=base("fp8"), unquantized=unq, ignore=ignore,
+                        expert_fmt=_fp4_experts(q, base))
+
+
+def _fp4_experts(q: Mapping[str, Any], base: Callable[[str], Format]) -> Format | None:
+    """expert_dtype "fp4" (DeepSeek-V4; transformers 5.23 integrations/finegrained_fp8.py FP8Experts): the
+    routed experts pack two E2M1 values per byte with one scale per row per 32 inputs, UE8M0 with
+    scale_fmt "ue8m0" (the MXFP4 layout), else fp32."""
+    dtype = q.get("expert_dtype", "fp8")
+    if dtype == "fp8":
+        return None
+    if dtype != "fp4":
+        raise QuantizationConfigError(f"fp8 expert_dtype {dtype!r} is not fp8 or fp4")
+    mx = base("mxfp4")
+    if q.get("scale_fmt") == "ue8m0":
+        return mx
+    return _fmt(mx, "fp4-e2m1-fp32", "FP4 (E2M1, fp32 scale per 32)", "transformers FP8Experts with expert_dtype "
+                "fp4: packed E2M1 weights + an fp32 scale per 32 inputs", group_overhead_bits=32)
 
 
 def _fbgemm_fp8(q: Mapping[str, Any], base: Callable[[str], Format], method: str, unq: Format) -> StoredScheme:
@@ -222,6 +299,19 @@ def _modelopt(q: Mapping[str, Any], base: Callable[[str], Format], method: str, 
     """NVIDIA ModelOpt: quant_algo FP8 (per-tensor weight and input scales) or NVFP4."""
     algo = str(q.get("quant_algo") or "").upper()
     ignore = _names(q.get("exclude_modules")) + _names(q.get("ignore"))
+    if algo == "MIXED_PRECISION":
+        layers = q.get("quantized_layers")
+        if not isinstance(layers, Mapping) or not layers:
+            raise QuantizationConfigError("modelopt MIXED_PRECISION quantization_config lists no quantized_layers")
+        per: dict[str, Format] = {}
+        for name, entry in layers.items():
+            if not isinstance(entry, Mapping):
+                raise QuantizationConfigError(f"modelopt quantized_layers entry {name!r} is not an object")
+            per[str(name)] = _modelopt({**entry, "quant_method": method}, base, method, unq).fmt
+        kinds = sorted({f.label for f in per.values()})
+        fmt = _fmt(next(iter(per.values())), "modelopt-mixed", f"mixed ({' + '.join(kinds)})",
+                   "NVIDIA ModelOpt MIXED_PRECISION: a quant_algo per module in quantized_layers")
+        return StoredScheme(method=method, fmt=fmt, unquantized=unq, per_module=per, head="lm_head" in per)
     if "NVFP4" in algo:
         fmt = base("nvfp4")
         group = _int(q, "group_size")

@@ -44,6 +44,19 @@ def _quantization_config(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return q if isinstance(q, dict) else None
 
 
+def with_modelopt_sidecar(config: dict[str, Any], sidecar: Any) -> dict[str, Any] | None:
+    """The config with the quantization that NVIDIA ModelOpt wrote beside it in hf_quant_config.json
+    (``{"quantization": {"quant_algo": ..., "group_size": ..., "exclude_modules": [...]}}``), when the
+    config itself has no quantization_config, as vLLM reads such checkpoints (its modelopt quantization
+    config names hf_quant_config.json as its file); None when there is nothing to add."""
+    if _quantization_config(config) is not None or not isinstance(sidecar, dict):
+        return None
+    q = sidecar.get("quantization")
+    if not isinstance(q, dict) or not q.get("quant_algo"):
+        return None
+    return {**config, "quantization_config": {"quant_method": "modelopt", **q}}
+
+
 def with_quantization(spec: ModelSpec, config: Mapping[str, Any] | None) -> ModelSpec:
     """The spec with the storage its config's quantization_config describes, and a note saying so."""
     method = quantization_method(config)
@@ -51,18 +64,24 @@ def with_quantization(spec: ModelSpec, config: Mapping[str, Any] | None) -> Mode
         return spec
     q = _quantization_config(config)
     assert q is not None
+    if "expert_dtype" in config and "expert_dtype" not in q:
+        # DeepSeek-V4 writes expert_dtype beside quantization_config; DeepseekV4Config folds it in
+        q = {**q, "expert_dtype": config["expert_dtype"]}
     dtype = config.get("torch_dtype") or config.get("dtype")
     try:
         scheme = stored_scheme(q, presets.formats(), str(dtype) if dtype else None)
     except QuantizationConfigError as exc:
         note = f"pre-quantized ({method}), but {exc}: weights follow --dtype"
         return replace(spec, quantization=method, notes=spec.notes + (note,))
+    experts = f", routed experts in {scheme.expert_fmt.label}" if scheme.expert_fmt else ""
     note = (f"pre-quantized ({method}): with --dtype auto, weights as stored: {_scope(scheme)} in "
-            f"{scheme.fmt.label}, the rest in {scheme.unquantized.name}")
+            f"{scheme.fmt.label}{experts}, the rest in {scheme.unquantized.name}")
     return replace(spec, quantization=method, stored_scheme=scheme, notes=spec.notes + (note,))
 
 
 def _scope(scheme: StoredScheme) -> str:
+    if scheme.per_module is not None:
+        return f"the {len(scheme.per_module)} modules its quantized_layers lists"
     what = "routed experts' matrices" if scheme.targets == "experts" else "decoder Linear weights"
     if scheme.only:
         what += f" matching {', '.join(scheme.only)}"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vram.architectures import _index
 from vram.architectures._config import Cfg
-from vram.architectures.families import ARCHITECTURES, family
+from vram.architectures.families import family
 from vram.errors import ConfigError, UnsupportedModelError
 from vram.model import ModelSpec
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 # The original LLaVA-NeXT checkpoints, whose vision tower is another repository (multimodal.py).
 _LLAVA_NEXT_ORIGINAL = ("llava_qwen", "llava_llama", "llava_mistral")
-# Classes of remote-code models (no transformers class) whose builder is a text builder.
-_TEXT_ARCHITECTURES = {"DeciLMForCausalLM": "nemotron-nas"}
 
 
 def supported_model_types() -> list[str]:
@@ -35,16 +33,46 @@ def _text_module(model_type: str) -> str | None:
     return None if module is None or module in _index.MULTIMODAL else module
 
 
-def family_of(cfg: Cfg, model_type: str) -> str | None:
-    """The model_type whose family builds this config: its own, or the one its ``architectures`` names."""
-    if _text_module(model_type) is not None:
+def _known(model_type: str) -> bool:
+    return model_type in _index.MODULE_OF or model_type in _LLAVA_NEXT_ORIGINAL
+
+
+def class_model_type(cfg: Cfg, model_type: str) -> str | None:
+    """The model_type vram reads this config as: its own when known, else the known model_type of the
+    first class in ``architectures`` that presets/architectures.json names (transformers' auto mappings
+    and remote-code classes with their modeling file), else None."""
+    if _known(model_type):
         return model_type
-    for name in cfg.str_list("architectures") or []:
-        if name in ARCHITECTURES:
-            return ARCHITECTURES[name]
-        if name in _TEXT_ARCHITECTURES:
-            return _TEXT_ARCHITECTURES[name]
+    names = cfg.str_list("architectures") or []
+    if not names:
+        return None
+    # The table is bundled static data (scripts/class_table.py), read once and only for a model_type
+    # vram does not know; imported here so that start-up does not pay for it.
+    from vram.presets import find_class
+
+    for name in names:
+        known = find_class(name)
+        if known is not None and _known(known):
+            return known
     return None
+
+
+def _as_class(spec: ModelSpec, model_type: str, known: str, cfg: Cfg) -> ModelSpec:
+    """A spec built as ``known`` for a config whose own model_type is ``model_type``: keeps the config's
+    name and says which class it was read as."""
+    if known == model_type:
+        return spec
+    from vram.presets import find_class
+
+    name = next((n for n in cfg.str_list("architectures") or [] if find_class(n) == known), known)
+    note = f"model_type {model_type!r} counted as {known!r}, the model_type of its architectures class {name}"
+    return replace(spec, model_type=model_type, notes=spec.notes + (note,))
+
+
+def family_of(cfg: Cfg, model_type: str) -> str | None:
+    """The model_type whose text builder builds this config: its own, or the one its ``architectures`` names."""
+    known = class_model_type(cfg, model_type)
+    return known if known is not None and _text_module(known) is not None else None
 
 
 def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
@@ -54,13 +82,9 @@ def build_text_model(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     if known is not None and delta is not None:
         from vram.architectures.generic import build
 
-        spec = build(cfg, known, delta, model_id=model_id)
-        if known != model_type:
-            spec = replace(spec, model_type=model_type, notes=spec.notes + (
-                f"model_type {model_type!r} counted as {known!r}, the family of its architectures class",))
-        return spec
+        return _as_class(build(cfg, known, delta, model_id=model_id), model_type, known, cfg)
     if known is not None:
-        return _index.build(cfg, known, model_id=model_id)
+        return _as_class(_index.build(cfg, known, model_id=model_id), model_type, known, cfg)
     from vram.architectures.encoders import encoder_refusal
     from vram.architectures.generic import build
 
@@ -92,11 +116,11 @@ _COMPOSITES = frozenset({
     "qwen3_vl", "qwen3_vl_moe", "shieldgemma2", "smolvlm", "video_llava", "vipllava"})
 
 
-def _with_layer_path(spec: ModelSpec) -> ModelSpec:
+def _with_layer_path(spec: ModelSpec, model_type: str) -> ModelSpec:
     """A transformers vision-language model's decoder layers under their real module path."""
-    if spec.model_type not in _COMPOSITES or not any(c.kind == "vision" for c in spec.components):
+    if model_type not in _COMPOSITES or not any(c.kind == "vision" for c in spec.components):
         return spec
-    path = _TEXT_LAYERS_ELSEWHERE.get(spec.model_type, _TEXT_LAYERS)
+    path = _TEXT_LAYERS_ELSEWHERE.get(model_type, _TEXT_LAYERS)
     return replace(spec, components=tuple(replace(c, layer_path=path) if c.kind == "decoder" else c
                                           for c in spec.components))
 
@@ -111,12 +135,15 @@ def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerL
     if model_type is None:
         raise ConfigError("config field 'model_type' is missing: cannot tell the architecture")
     try:
-        if model_type in _LLAVA_NEXT_ORIGINAL:
+        known = class_model_type(cfg, model_type) or model_type
+        if known in _LLAVA_NEXT_ORIGINAL:
             from vram.architectures.multimodal import build_llava_next_original
 
-            return build_llava_next_original(cfg, model_type, model_id=model_id, towers=towers)
-        if _index.MODULE_OF.get(model_type) in _index.MULTIMODAL:
-            return _with_layer_path(_index.build(cfg, model_type, model_id=model_id))
+            spec = build_llava_next_original(cfg, known, model_id=model_id, towers=towers)
+            return _as_class(spec, model_type, known, cfg)
+        if _index.MODULE_OF.get(known) in _index.MULTIMODAL:
+            return _as_class(_with_layer_path(_index.build(cfg, known, model_id=model_id), known), model_type, known,
+                             cfg)
         return build_text_model(cfg, model_type, model_id=model_id)
     except UnsupportedModelError:
         raise

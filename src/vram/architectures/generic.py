@@ -22,6 +22,7 @@ from vram.architectures.reader import (
     SHARED_WIDTH,
     Basics,
     Reading,
+    indexer_layers,
     layer_kinds,
     moe_layers,
     positive_float,
@@ -105,6 +106,12 @@ class Family:
     """A bidirectional encoder built from decoder layers (EuroBERT): no causal mask, no KV cache."""
     never_tied: bool = False
     """The class keeps lm_head apart whatever tie_word_embeddings says (CPM-Ant: its input table is longer)."""
+    sublayers: int = 1
+    """Attention + MLP sublayers in one transformers decoder layer, each with its own cache (LongCat-Flash: 2):
+    vram counts the sublayers as the layers. The config's ``num_layers`` counts decoder layers (its
+    ``num_hidden_layers``, when only that is given, counts the sublayers)."""
+    final_other: Callable[[Reading, Basics], int] | None = None
+    """Parameters beside the final norm (DeepSeek-V4's hc_head, which collapses the residual streams)."""
     unrouted_default: bool = False
     """The config class's experts per token defaults to None (DeepseekV2Config): transformers builds
     every expert but cannot route a token; without the field every expert is taken as active."""
@@ -162,6 +169,8 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
     require_basics(r, model_type, needs_mlp=not has_experts and f.mlp and f.mixer is None and f.dense_width is None,
                    needs_heads=not f.attention_free)
     b = read_basics(r, needs_heads=not f.attention_free, floor=f.head_dim_floor)
+    if f.sublayers > 1 and r.has("num_layers") and (r.given("num_layers") or not r.given("num_hidden_layers")):
+        b = replace(b, layers=r.int("num_layers") * f.sublayers)
     h, n = b.hidden, b.layers
     kinds, mlp_kinds = f.kinds(r, n) if f.kinds else layer_kinds(r, n, pattern=f.pattern)
     if not f.mlp:
@@ -174,6 +183,7 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
     window = sliding_window(r)
     chunk = r.opt_int("attention_chunk_size")
     mla = r.has("kv_lora_rank")
+    indexed = indexer_layers(r, n) if f.dsa else [False] * n
     qk_norm = f.qk_norm if f.qk_norm_key is None or r.bool(f.qk_norm_key, False) else "none"
     layers: list[Block] = []
     for i in range(n):
@@ -189,9 +199,10 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
         elif mla:
             mixer = L.mla(h, b.heads, kv_rank=r.int("kv_lora_rank"), q_rank=r.opt_int("q_lora_rank"),
                           rope=r.int("qk_rope_head_dim"), nope=r.int("qk_nope_head_dim"), v_dim=r.int("v_head_dim"),
-                          index_heads=r.int("index_n_heads") if f.dsa else 0,
-                          index_dim=r.int("index_head_dim") if f.dsa else 0,
-                          o_bias=_flag(r, f.o_bias))
+                          index_heads=r.int("index_n_heads") if indexed[i] else 0,
+                          index_dim=r.int("index_head_dim") if indexed[i] else 0,
+                          # every transformers MLA class biases q_a_proj and kv_a_proj_with_mqa by attention_bias
+                          o_bias=_flag(r, f.o_bias), a_bias=_flag(r, f.qkv_bias))
         else:
             if kind == "sliding" and window is None:
                 raise ConfigError("config field 'sliding_window' is missing and is needed for sliding layers")
@@ -242,8 +253,8 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
                                                                      embedding_params=vocab * h),)),
         *(f.extra(r, b) if f.extra else ()),
         Component(name="decoder", kind="decoder",
-                  blocks=merge(layers) + (Block(name="final_norm", other_params=f.norm_size * h
-                                                if f.final_norm else 0),)),
+                  blocks=merge(layers) + (Block(name="final_norm", other_params=(f.norm_size * h if f.final_norm else 0)
+                                                + (f.final_other(r, b) if f.final_other else 0)),)),
     ]
     notes: list[str] = []
     if tied:
@@ -255,7 +266,7 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
     if n_mtp:
         last = layers[-1]
         components.append(Component(name="mtp", kind="mtp", loaded=False, blocks=(
-            replace(last, name="mtp_layer", count=n_mtp, linears=last.linears + (
+            replace(last, name="mtp_layer", count=n_mtp, indices=(), linears=last.linears + (
                 Linear(name="eh_proj", in_features=2 * h, out_features=h),
                 Linear(name="shared_head.head", in_features=h, out_features=vocab)),
                 embedding_params=vocab * h, other_params=last.other_params + 3 * h),)))
@@ -284,15 +295,22 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
 
 
 def merge(layers: list[Block]) -> tuple[Block, ...]:
-    """Group identical layers into one Block with a count, in order of first appearance."""
+    """Group identical layers into one Block with a count, in order of first appearance; a group whose
+    layers are not the ones following the previous group keeps their indices."""
     out: list[Block] = []
-    counts: list[int] = []
-    for layer in layers:
+    where: list[list[int]] = []
+    for i, layer in enumerate(layers):
         for j, seen in enumerate(out):
             if seen == layer:
-                counts[j] += 1
+                where[j].append(i)
                 break
         else:
             out.append(layer)
-            counts.append(1)
-    return tuple(replace(blk, count=c) for blk, c in zip(out, counts, strict=True))
+            where.append([i])
+    blocks: list[Block] = []
+    first = 0
+    for blk, idx in zip(out, where, strict=True):
+        contiguous = idx == list(range(first, first + len(idx)))
+        blocks.append(replace(blk, count=len(idx), indices=() if contiguous else tuple(idx)))
+        first += len(idx)
+    return tuple(blocks)

@@ -99,14 +99,24 @@ def mla(h: int, heads: int, *, kv_rank: int, q_rank: int | None, rope: int, nope
     return Part(linears=lins, other=other, attention=att)
 
 
-def gated_deltanet(h: int, *, k_heads: int, v_heads: int, k_dim: int, v_dim: int, kernel: int) -> Part:
+def gated_deltanet(h: int, *, k_heads: int, v_heads: int, k_dim: int, v_dim: int, kernel: int,
+                   split: bool = False) -> Part:
     """Gated DeltaNet (modeling_qwen3_next Qwen3NextGatedDeltaNet): in_proj_qkvz and in_proj_ba, a
-    depthwise convolution over q, k and v, dt_bias and A_log per value head, a gated RMSNorm of v_dim."""
+    depthwise convolution over q, k and v, dt_bias and A_log per value head, a gated RMSNorm of v_dim.
+    ``split``: the same weights as modeling_qwen3_5 names them, in_proj_qkv, in_proj_z, in_proj_b and
+    in_proj_a (quantized checkpoints list them one by one)."""
     key, value = k_heads * k_dim, v_heads * v_dim
     conv = 2 * key + value
-    lins = (Linear(name="in_proj_qkvz", in_features=h, out_features=2 * key + 2 * value),
-            Linear(name="in_proj_ba", in_features=h, out_features=2 * v_heads),
-            Linear(name="out_proj", in_features=value, out_features=h))
+    lins: tuple[Linear, ...]
+    if split:
+        lins = (Linear(name="in_proj_qkv", in_features=h, out_features=2 * key + value),
+                Linear(name="in_proj_z", in_features=h, out_features=value),
+                Linear(name="in_proj_b", in_features=h, out_features=v_heads),
+                Linear(name="in_proj_a", in_features=h, out_features=v_heads))
+    else:
+        lins = (Linear(name="in_proj_qkvz", in_features=h, out_features=2 * key + 2 * value),
+                Linear(name="in_proj_ba", in_features=h, out_features=2 * v_heads))
+    lins += (Linear(name="out_proj", in_features=value, out_features=h),)
     other = conv * kernel + 2 * v_heads + v_dim
     # torch_chunk_gated_delta_rule (chunk 64) holds in float32, per token: q, k, k_beta and decayed_k_beta
     # (keys repeated to the value heads), v, v_beta and the output, and per value head a chunk-long row

@@ -228,8 +228,14 @@ def build_qwen_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     t = cfg.sub("text_config") if cfg.has("text_config") else cfg
     text = build_llama_like(t, "qwen2", model_id=model_id)
     assert text.text is not None
-    v = cfg.sub("vision_config")
-    is25 = model_type == "qwen2_5_vl"
+    tower, dims, note = qwen_vl_tower(cfg.sub("vision_config"), is25=model_type == "qwen2_5_vl",
+                                      out_default=text.text.hidden_size)
+    return _with(text, model_id=model_id, model_type=model_type, extra=[tower], vision=dims, notes=[note],
+                 used=cfg.used)
+
+
+def qwen_vl_tower(v: Cfg, *, is25: bool, out_default: int) -> tuple[Component, VisionDims, str]:
+    """The Qwen2-VL / Qwen2.5-VL vision tower (Qwen2.5-Omni builds Qwen2.5-VL's, with q, k and v apart)."""
     dim = v.int("hidden_size" if is25 else "embed_dim", 1280 if is25 else 1280)
     depth = v.int("depth", 32)
     heads = v.int("num_heads", 16)
@@ -237,7 +243,7 @@ def build_qwen_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     tps = v.int("temporal_patch_size", 2)
     chans = v.int("in_chans" if v.has("in_chans") else "in_channels", 3)
     merge = v.int("spatial_merge_size", 2)
-    out = v.int("out_hidden_size" if is25 else "hidden_size", text.text.hidden_size)
+    out = v.int("out_hidden_size" if is25 else "hidden_size", out_default)
     if is25:
         inter = v.int("intermediate_size", 3420)
         layer = Block(name="vision_block", count=depth, linears=(
@@ -279,10 +285,9 @@ def build_qwen_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                       llm_tokens_per_image=grid // (merge * merge),
                       llm_tokens_per_frame=grid // (merge * merge) // tps, resize="native", merge=merge * merge,
                       min_pixels=56 * 56, max_pixels=12_845_056, default_size=(image, image))
-    notes = [f"images: native resolution, sides rounded to multiples of {patch * merge} px, one token per "
-             f"{merge}x{merge} patches; without --image-size an image is {image}x{image}"]
-    return _with(text, model_id=model_id, model_type=model_type, extra=[tower], vision=dims, notes=notes,
-                 used=cfg.used)
+    note = (f"images: native resolution, sides rounded to multiples of {patch * merge} px, one token per "
+            f"{merge}x{merge} patches; without --image-size an image is {image}x{image}")
+    return tower, dims, note
 
 
 def build_mllama(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:

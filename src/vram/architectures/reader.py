@@ -192,6 +192,9 @@ _TYPE_NAMES: dict[str, LayerKind] = {
     "sliding_attention": "sliding", "sliding": "sliding", "local": "sliding", "local_attention": "sliding",
     "chunked_attention": "chunked", "linear_attention": "linear", "mamba": "mamba", "mamba2": "mamba",
     "hybrid": "full", "indexed_attention": "full", "conv": "conv",
+    # Legacy names transformers 5.23 still reads (configuration_utils._LEGACY_LAYER_TYPE_REMAP): DSA layers
+    # as some published GLM-5.x configs spell them.
+    "deepseek_sparse_attention": "full", "qwen_sparse_attention": "full",
 }
 # hybrid_override_pattern (NVIDIA Nemotron-H): M = Mamba-2, * = attention, - = MLP, E = MoE.
 _PATTERN: dict[str, tuple[LayerKind, str]] = {"M": ("mamba", "none"), "*": ("full", "none"),
@@ -203,6 +206,26 @@ def sliding_window(r: Cfg) -> int | None:
     use_sliding_window is false)."""
     value = r.opt_int("sliding_window", minimum=0)
     return value or None
+
+
+def indexer_layers(r: Reading, n_layers: int) -> list[bool]:
+    """Which DSA layers run their own lightning indexer (and cache its keys). transformers 5.23
+    configuration_glm_moe_dsa: indexer_types "full" or "shared" per layer, a "shared" layer reusing the
+    previous full layer's top-k with no indexer of its own (modeling_glm_moe_dsa: ``indexer = None``);
+    without the list, index_topk_pattern ("F"/"S" per layer), else index_topk_freq and
+    index_skip_topk_offset (1 and 2: every layer full)."""
+    types = r.str_list("indexer_types") if r.has("indexer_types") else None
+    if types is None and r.has("index_topk_pattern"):
+        raw = r.raw("index_topk_pattern")
+        codes = {"F": "full", "S": "shared"}
+        types = [codes.get(c, c) for c in raw] if isinstance(raw, str) else r.str_list("index_topk_pattern")
+    if types is None:
+        freq = max(r.int("index_topk_freq", 1), 1)
+        offset = r.int("index_skip_topk_offset", 2, minimum=0)
+        return [max(i - offset + 1, 0) % freq == 0 for i in range(n_layers)]
+    if len(types) < n_layers or any(t not in ("full", "shared") for t in types[:n_layers]):
+        raise ConfigError(f"config field 'indexer_types' must give full or shared for each of {n_layers} layers")
+    return [t == "full" for t in types[:n_layers]]
 
 
 def layer_kinds(r: Reading, n_layers: int, *, pattern: str = "none") -> tuple[list[LayerKind], list[str] | None]:

@@ -48,15 +48,19 @@ def _sub(cfg: Cfg, key: str, absent: Mapping[str, Any]) -> Cfg:
 
 
 def _text(cfg: Cfg, t: Cfg, *, default_type: str, fixed_type: str | None, tie_default: bool | None,
-          model_id: str) -> ModelSpec:
+          model_id: str, text_tie: bool | None = None) -> ModelSpec:
     """The language model, with the composite's own tie_word_embeddings (``tie_default`` None: the
-    composite wraps a whole causal LM that ties by its own text config, as Llama 4 does)."""
+    composite wraps a whole causal LM that ties by its own text config, as Llama 4 does).
+    ``text_tie`` (the text config class's default) for composites whose config class also ties when
+    the text config says so (the pre-v5 place of the flag, forwarded by Qwen2-VL-style configs)."""
     from vram.architectures import build_text_model
 
     text_type = fixed_type or t.str("model_type", default_type)
     if tie_default is None:
         return build_text_model(t, text_type, model_id=model_id)
     tie = cfg.bool("tie_word_embeddings", tie_default)
+    if text_tie is not None and not tie:
+        tie = t.bool("tie_word_embeddings", text_tie)
     tc = Cfg({**t._data, "tie_word_embeddings": tie}, where=t._where, used=cfg.used)
     return build_text_model(tc, text_type, model_id=model_id)
 
@@ -97,16 +101,28 @@ _LIGHTON_VISION = {"head_dim": 64, "hidden_size": 1024, "image_size": 1540, "int
                    "num_attention_heads": 16, "num_hidden_layers": 24, "patch_size": 14}
 
 
+# MistralLarge4Config.sub_configs_defaults: its own text class, and a larger Pixtral (gated SiLU MLP).
+_LARGE4_VISION = {"hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 30, "num_attention_heads": 16,
+                  "patch_size": 14, "image_size": 1540, "hidden_act": "silu"}
+# model_type -> (text sub-config when absent, text type, tied by default, vision sub-config when absent)
+_MISTRAL3_LIKE: dict[str, tuple[Mapping[str, Any], str, bool, Mapping[str, Any]]] = {
+    "mistral3": (_MISTRAL3_TEXT, "mistral", True, _MISTRAL3_VISION),
+    "lighton_ocr": (_LIGHTON_TEXT, "qwen3", True, _LIGHTON_VISION),
+    "mistral_large4": ({"model_type": "mistral_large4_text"}, "mistral_large4_text", False, _LARGE4_VISION),
+}
+
+
 def build_mistral3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """Mistral 3.x vision-language models: Pixtral tower, RMSNorm, patch merger, two-layer projector.
     LightOnOCR (``models/lighton_ocr/modeling_lighton_ocr.py``) builds the same parts (a bias-free
-    projector of one feature layer) around a qwen3 text model."""
-    lighton = model_type == "lighton_ocr"
-    t = _sub(cfg, "text_config", _LIGHTON_TEXT if lighton else _MISTRAL3_TEXT)
-    text = _text(cfg, t, default_type="qwen3" if lighton else "mistral", fixed_type=None, tie_default=True,
-                 model_id=model_id)
+    projector of one feature layer) around a qwen3 text model; Mistral Large 4
+    (``models/mistral_large4/modeling_mistral_large4.py``) around its MLA + DSA text model, untied."""
+    text_absent, text_type, tied, vision_absent = _MISTRAL3_LIKE[model_type]
+    t = _sub(cfg, "text_config", text_absent)
+    text = _text(cfg, t, default_type=text_type, fixed_type=text_type if model_type == "mistral_large4" else None,
+                 tie_default=tied, model_id=model_id)
     assert text.text is not None
-    v = _sub(cfg, "vision_config", _LIGHTON_VISION if lighton else _MISTRAL3_VISION)
+    v = _sub(cfg, "vision_config", vision_absent)
     tower, dims = pixtral_tower(v)
     th, vh = text.text.hidden_size, dims.hidden_size
     merge = cfg.int("spatial_merge_size", 2)
@@ -128,14 +144,16 @@ def build_mistral3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                     notes=notes)
 
 
-_QWEN_VL_TEXT = {"qwen3_vl": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text", "qwen3_5": "qwen3_5_text",
+_QWEN_VL_TEXT = {"qwen3_vl": "qwen3_vl_text", "cosmos3_omni": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text",
+                 "qwen3_5": "qwen3_5_text",
                  "qwen3_5_moe": "qwen3_5_moe_text"}
 
 
 def build_qwen3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """Qwen3-VL and Qwen3-VL-MoE: qwen3 / qwen3_moe text + native-resolution ViT with DeepStack.
     Qwen3.5 and Qwen3.5-MoE: the Qwen3-Next-style hybrid text model (Gated DeltaNet + gated attention)
-    and the same ViT without DeepStack mergers."""
+    and the same ViT without DeepStack mergers. Cosmos 3 Omni (``models/cosmos3_omni/modular_cosmos3_omni.py``)
+    is Qwen3VLForConditionalGeneration under its own config (its checkpoints' audio parts are not built)."""
     text_type = _QWEN_VL_TEXT[model_type]
     t = _sub(cfg, "text_config", {})
     text = _text(cfg, t, default_type=text_type, fixed_type=text_type, tie_default=False, model_id=model_id)
@@ -148,11 +166,17 @@ def build_qwen3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
 
 
 def build_internvl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
-    """InternVL (transformers' own class): InternViT + pixel-shuffle LayerNorm/MLP projector + any LM."""
+    """InternVL (transformers' own class): InternViT + pixel-shuffle LayerNorm/MLP projector + any LM.
+    Qianfan-OCR (``models/qianfan_ocr/modeling_qianfan_ocr.py``) builds the same modules; its config
+    classes default to a qwen3 text model, an untied lm_head and q/k/v biases in the tower."""
+    qianfan = model_type == "qianfan_ocr"
     t = _sub(cfg, "text_config", {})
-    text = _text(cfg, t, default_type="qwen2", fixed_type=None, tie_default=True, model_id=model_id)
+    text = _text(cfg, t, default_type="qwen3" if qianfan else "qwen2", fixed_type=None, tie_default=not qianfan,
+                 model_id=model_id)
     assert text.text is not None
     v = _sub(cfg, "vision_config", {})
+    if qianfan and not v.has("attention_bias"):
+        v = Cfg({**v._data, "attention_bias": True}, where="vision_config", used=cfg.used)
     tower, dims = internvl_tower(v)
     ratio = cfg.raw("downsample_ratio", 0.5)
     factor = int(1 / ratio) ** 2 if isinstance(ratio, int | float) and 0 < ratio <= 1 else 4
@@ -193,11 +217,14 @@ BUILDERS: dict[str, Callable[..., ModelSpec]] = {
     "llama4": build_llama4,
     "mistral3": build_mistral3,
     "lighton_ocr": build_mistral3,
+    "mistral_large4": build_mistral3,
     "qwen3_vl": build_qwen3_vl,
     "qwen3_vl_moe": build_qwen3_vl,
+    "cosmos3_omni": build_qwen3_vl,
     "qwen3_5": build_qwen3_vl,
     "qwen3_5_moe": build_qwen3_vl,
     "internvl": build_internvl,
+    "qianfan_ocr": build_internvl,
     "idefics3": build_idefics3,
     "smolvlm": build_idefics3,
 }

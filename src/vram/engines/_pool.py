@@ -61,10 +61,15 @@ class LayerKv:
 def _layer_kv(a: Attention, tp: int, elem: int) -> LayerKv:
     """Bytes per token of one layer. A new attention kind (linear attention, Mamba state) adds a case."""
     kv_heads = max(1, a.num_kv_heads // tp)
+    if a.compress_rate is not None:
+        raise UsageError("compressed attention (DeepSeek-V4's CSA / HCA layers) is not paged by this engine model "
+                         "yet: use --engine transformers")
     if a.kind == "full":
-        return LayerKv("full", kv_heads * (a.head_dim + a.v_head_dim) * elem)
+        return LayerKv("full", kv_heads * a.kv_dims * elem)
     if a.kind == "sliding":
-        return LayerKv("sliding", kv_heads * (a.head_dim + a.v_head_dim) * elem, a.window)
+        return LayerKv("sliding", kv_heads * a.kv_dims * elem, a.window)
+    if a.kind == "mla" and a.window:
+        return LayerKv("sliding", (a.latent_dim or 0) * elem, a.window)  # a latent kept for a window (dots3)
     if a.kind == "mla":
         return LayerKv("mla", (a.latent_dim or 0) * elem)
     raise UsageError(f"attention of kind {a.kind!r} is not paged by this engine model yet")

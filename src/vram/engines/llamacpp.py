@@ -199,6 +199,9 @@ def hparams_from_spec(spec: ModelSpec) -> Hparams:
     """llama.cpp's hyperparameters from a ModelSpec (a config.json), for --engine llama.cpp without a GGUF."""
     if spec.text is None:
         raise UsageError(f"--engine llama.cpp needs a model architecture; {spec.id} is a bare size")
+    if any(b.attention is not None and b.attention.compress_rate for b in spec.decoder_blocks()):
+        raise UsageError("compressed attention (DeepSeek-V4's CSA / HCA layers) has no llama.cpp cache model here "
+                         "yet: use --engine transformers")
     heads: list[int] = []
     kv: list[int] = []
     ff: list[int] = []

@@ -22,7 +22,7 @@ def _widths(b: Block, tp: int) -> tuple[int, int, int, int]:
     assert a is not None
     heads = max(1, a.num_heads // tp)
     q = heads * a.head_dim
-    kv = max(1, a.num_kv_heads // tp) * (a.head_dim + a.v_head_dim)
+    kv = max(1, a.num_kv_heads // tp) * a.kv_dims
     return q, kv, heads * a.v_head_dim, heads
 
 
@@ -53,6 +53,8 @@ def layer_forward_peak(b: Block, tokens: int, batch: int, seq: int, c: int, w: W
         attn = tokens * c * (3 * h + rope + 2 * q + out) + kv_positions * c * kv
         if w.attention == "eager":
             keys = cross_length(a, w) if a.kind == "cross" else min(seq, a.window) if a.window else seq
+            if a.compress_rate and a.kind != "cross":
+                keys += seq // a.compress_rate  # DeepSeek-V4: the compressed entries are scored beside the window
             attn += batch * heads * seq * keys * (c + 8)
     if not b.mlp_width and not b.experts_per_token:
         return attn  # a pure state-space layer (Mamba): its mixer is the whole layer

@@ -36,17 +36,23 @@ _ATTENTION = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "q_a
 
 
 _MTP_OWN = frozenset({"eh_proj", "shared_head.head"})
+# Gated DeltaNet's projections: the layer's linear_attn module (modeling_qwen3_next, modeling_qwen3_5).
+_GATED_DELTANET = frozenset({"in_proj_qkvz", "in_proj_ba", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a"})
 
 
-def module_path(comp: Component, lin: Linear, layer: int) -> str:
+def module_path(comp: Component, lin: Linear, layer: int, block: Block | None = None) -> str:
     """The module path transformers gives a Linear (``model.layers.3.self_attn.q_proj``), for the
-    ignore lists of quantization configs; layer is the decoder layer's index."""
+    ignore lists of quantization configs; layer is the decoder layer's index, ``block`` the layers'
+    block (a Gated DeltaNet block's out_proj is linear_attn.out_proj)."""
     if comp.kind == "head":
         return "lm_head"
     if comp.kind not in ("decoder", "mtp"):
         return f"{comp.name}.{lin.name}"
     if "." in lin.name and not lin.name.startswith(("experts.", "shared_expert")):
         section = ""  # already qualified (attn.c_proj, attention.output.dense)
+    elif lin.name in _GATED_DELTANET or (lin.name == "out_proj" and block is not None
+                                         and any(o.name in _GATED_DELTANET for o in block.linears)):
+        section = "linear_attn."
     elif lin.name in _ATTENTION:
         section = "self_attn."
     else:
@@ -70,7 +76,8 @@ class _Formats:
         self.gguf = gguf_types
         self.n_layers = n_decoder_layers
 
-    def stored_linear_bytes(self, comp: Component, lin: Linear, layers: int, first: int) -> int:
+    def stored_linear_bytes(self, comp: Component, lin: Linear, layers: int, first: int,
+                            block: Block | None = None) -> int:
         """Bytes of a Linear in a pre-quantized checkpoint: the scheme decides layer by layer."""
         assert self.scheme is not None
         unq = self.other(comp)
@@ -79,11 +86,13 @@ class _Formats:
         # The MTP module's own projections (eh_proj, shared_head) are stored in bf16 by DeepSeek-V3's
         # checkpoints: only its transformer layer follows the scheme (docs/math.md).
         if comp.kind in ("decoder", "mtp", "head") and lin.name not in _MTP_OWN:
-            fmt = self.scheme.fmt.matrix_bytes(lin.in_features, lin.out_features)
             expert = lin.copies > 1 or lin.name.startswith("experts.")
-            n = sum(self.scheme.quantizes(module_path(comp, lin, first + i), expert=expert, router=is_router(lin))
-                    for i in range(layers))
-            return lin.copies * (n * fmt + (layers - n) * plain + layers * bias)
+            at = block.indices if block is not None and len(block.indices) == layers else range(first, first + layers)
+            total = 0
+            for i in at:
+                fmt = self.scheme.format_of(module_path(comp, lin, i, block), expert=expert, router=is_router(lin))
+                total += fmt.matrix_bytes(lin.in_features, lin.out_features) if fmt is not None else plain
+            return lin.copies * (total + layers * bias)
         return layers * lin.copies * (plain + bias)
 
     def quantizes(self, comp: Component) -> bool:
@@ -174,7 +183,7 @@ def module_bytes(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format]) ->
         first = n_layers if comp.kind == "mtp" else 0
         for b in comp.blocks:
             if f.scheme is not None:
-                total = sum(shard(f.stored_linear_bytes(comp, lin, b.count, first), tp) for lin in b.linears)
+                total = sum(shard(f.stored_linear_bytes(comp, lin, b.count, first, b), tp) for lin in b.linears)
             else:
                 total = sum(shard(f.linear_bytes(comp, lin, b.count), tp) for lin in b.linears)
             if comp.kind in ("decoder", "mtp") and b.linears:
@@ -199,7 +208,7 @@ def linear_bytes(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format]
         first = n_layers if comp.kind == "mtp" else 0
         for b in comp.blocks:
             for lin in b.linears:
-                yield comp, b, lin, (f.stored_linear_bytes(comp, lin, b.count, first) if f.scheme is not None
+                yield comp, b, lin, (f.stored_linear_bytes(comp, lin, b.count, first, b) if f.scheme is not None
                                      else f.linear_bytes(comp, lin, b.count))
             if comp.kind in ("decoder", "mtp") and b.linears:
                 first += b.count

@@ -20,6 +20,11 @@ FAMILIES: dict[str, Family] = {
                          o_bias=False, head_dim_floor=True,
                          defaults={"vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 13696,
                                    "num_hidden_layers": 40, "num_attention_heads": 32, "num_key_value_heads": 2}),
+    # GLM-OCR's text model (models/glm_ocr/modeling_glm_ocr.py): GLM-4V's layer with bias-free q/k/v.
+    "glm_ocr_text": Family(modeling=_M.format("glm_ocr"), fused_gate_up=True, norms_per_layer=4, qkv_bias=False,
+                           o_bias=False, head_dim_floor=True,
+                           defaults={"vocab_size": 59392, "hidden_size": 1024, "intermediate_size": 4096,
+                                     "num_hidden_layers": 16, "num_attention_heads": 16, "num_key_value_heads": 8}),
     "glm4v_moe_text": Family(modeling=_M.format("glm4v_moe"), qkv_bias="attention_bias", o_bias=False,
                              head_dim_floor=True,
                              defaults={"vocab_size": 151424, "hidden_size": 4096, "intermediate_size": 10944,

@@ -23,10 +23,15 @@ def _m(name: str) -> str:
     return f"transformers models/{name}/modeling_{name}.py"
 
 
-def _deltanet(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+def _deltanet(r: Reading, b: Basics, kind: str, i: int, *, split: bool = False) -> L.Part:
     return L.gated_deltanet(b.hidden, k_heads=r.int("linear_num_key_heads"), v_heads=r.int("linear_num_value_heads"),
                             k_dim=r.int("linear_key_head_dim"), v_dim=r.int("linear_value_head_dim"),
-                            kernel=r.int("linear_conv_kernel_dim"))
+                            kernel=r.int("linear_conv_kernel_dim"), split=split)
+
+
+def _deltanet_qwen3_5(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+    """modeling_qwen3_5 Qwen3_5GatedDeltaNet: Qwen3-Next's layer with its input projections split."""
+    return _deltanet(r, b, kind, i, split=True)
 
 
 def _dt_rank(r: Reading, key: str, h: int) -> int:
@@ -80,8 +85,8 @@ _QWEN3_NEXT = Family(modeling=_m("qwen3_next"), qk_norm="head", q_gate=True, sha
                      defaults={"full_attention_interval": 4, "linear_conv_kernel_dim": 4})
 FAMILIES: dict[str, Family] = {
     "qwen3_next": _QWEN3_NEXT,
-    "qwen3_5_text": _QWEN3_NEXT,
-    "qwen3_5_moe_text": _QWEN3_NEXT,
+    "qwen3_5_text": replace(_QWEN3_NEXT, modeling=_m("qwen3_5"), mixer=_deltanet_qwen3_5),
+    "qwen3_5_moe_text": replace(_QWEN3_NEXT, modeling=_m("qwen3_5_moe"), mixer=_deltanet_qwen3_5),
     "jamba": Family(modeling=_m("jamba"), mixer=_jamba_mamba, expert_width_key="intermediate_size",
                     defaults={"attn_layer_period": 8, "attn_layer_offset": 4, "expert_layer_period": 2,
                               "expert_layer_offset": 1, "mamba_expand": 2, "mamba_d_conv": 4, "mamba_d_state": 16}),
@@ -90,7 +95,10 @@ FAMILIES: dict[str, Family] = {
     "mamba2": Family(modeling=_m("mamba2"), mixer=_mamba2, mlp=False, attention_free=True, norms_per_layer=1,
                      pattern="mamba", defaults={"state_size": 128, "conv_kernel": 4, "expand": 2, "n_groups": 8}),
     "nemotron_h": Family(modeling=_m("nemotron_h"), mixer=_nemotron_h_mamba, gated=False, norms_per_layer=1,
-                         expert_width_key="moe_intermediate_size", expert_latent_key="moe_latent_size"),
+                         expert_width_key="moe_intermediate_size", expert_latent_key="moe_latent_size",
+                         never_tied=True,  # NemotronHForCausalLM's _tied_weights_keys is empty
+                         defaults={"mamba_num_heads": 128, "mamba_head_dim": 64, "n_groups": 8, "ssm_state_size": 128,
+                                   "conv_kernel": 4, "chunk_size": 128}),
     "granitemoehybrid": Family(modeling=_m("granitemoehybrid"), mixer=_granite_mamba,
                                expert_width_key="intermediate_size", shared_width_key="shared_intermediate_size",
                                always_moe=True),

@@ -43,6 +43,20 @@ FAMILIES: dict[str, Family] = {
     "phi3": Family(modeling=_m("phi3"), fused_qkv=True, fused_gate_up=True, pattern="window",
                    qkv_bias=False, o_bias=False),
     "granite": Family(modeling=_m("granite")),
+    # Cosmos 3 Edge's text model (models/cosmos3_edge/modeling_cosmos3_edge.py): llama's layer with a
+    # non-gated fc1 / fc2 MLP (biases by mlp_bias).
+    "cosmos3_edge_text": Family(modeling=_m("cosmos3_edge"), gated=False, defaults={
+        "vocab_size": 131072, "hidden_size": 2048, "intermediate_size": 9216, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128}),
+    # Muse Glimmer's text model (models/muse_glimmer/modeling_muse_glimmer.py): Gemma 2's four norms per layer,
+    # a sigmoid output gate (gate_proj) as wide as the queries, q/k norms and embedding norm without weights.
+    "muse_glimmer_text": Family(modeling=_m("muse_glimmer"), norms_per_layer=4, q_gate=True, defaults={
+        "vocab_size": 202048, "hidden_size": 6656, "intermediate_size": 19968, "num_hidden_layers": 52,
+        "num_attention_heads": 32, "num_key_value_heads": 2, "head_dim": 128, "sliding_window": 2048}),
+    # Granite-Docling's text model (models/granite_docling/modeling_granite_docling.py): Granite's layer.
+    "granite_docling_text": Family(modeling=_m("granite_docling"), defaults={
+        "vocab_size": 133800, "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 4}),
     "glm4": Family(modeling=_m("glm4"), fused_gate_up=True, norms_per_layer=4, qkv_bias="attention_bias",
                    o_bias=False, defaults={"attention_bias": True, "head_dim": 128}),
     "smollm3": Family(modeling=_m("smollm3"), tied_default=True),
@@ -67,6 +81,18 @@ FAMILIES: dict[str, Family] = {
 }
 FAMILIES["mllama_text_model"] = FAMILIES["llama"]
 FAMILIES["qwen2_5_vl_text"] = FAMILIES["qwen2"]
+# The text model of Voxtral Realtime (vram.architectures.vlm_audio): Mistral's layers, each with an
+# ada_rms_norm (hidden -> 32 -> hidden, bias-free) that conditions the MLP input on the delay.
+FAMILIES["voxtral_realtime_text"] = Family(
+    modeling=_m("voxtral_realtime"), pattern="window", layer_other=lambda r, b, kind, moe: 2 * 32 * b.hidden,
+    defaults={"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 131072,
+              "sliding_window": 4096})
+# The thinker's text model of Qwen2.5-Omni (vram.architectures.vlm_audio): qwen2's layers, its own defaults.
+FAMILIES["qwen2_5_omni_text"] = Family(modeling=_m("qwen2_5_omni"), qkv_bias=True, o_bias=False, pattern="qwen2",
+                                       defaults={**QWEN2, "vocab_size": 152064, "hidden_size": 3584,
+                                                 "intermediate_size": 18944, "num_hidden_layers": 28,
+                                                 "num_attention_heads": 28, "num_key_value_heads": 4})
 FAMILIES["qwen2_vl_text"] = FAMILIES["qwen2"]
 
 
@@ -78,6 +104,11 @@ def _every(n_full: int, offset: int = 0) -> Callable[[Reading, int, int], str]:
 def _bitnet_norms(r: Reading, b: Basics, kind: str, moe: bool) -> int:
     """attn_sub_norm (hidden) before o_proj and ffn_sub_norm (intermediate) before down_proj."""
     return b.hidden + r.int("intermediate_size")
+
+
+def _peri_norms(r: Reading, b: Basics, kind: str, moe: bool) -> int:
+    """HyperCLOVA X's post_norm1 / post_norm2 after each sub-layer, built when use_post_norm."""
+    return 2 * b.hidden if r.bool("use_post_norm", True) else 0
 
 
 def _diff_lambdas(r: Reading, b: Basics, kind: str, moe: bool) -> int:
@@ -96,7 +127,7 @@ FAMILIES.update({
     "bitnet": Family(modeling=_m("bitnet"), layer_other=_bitnet_norms),
     "diffllama": Family(modeling=_m("diffllama"), layer_other=_diff_lambdas),
     # post_norm1 / post_norm2 after attention and MLP (Peri-LN).
-    "hyperclovax": Family(modeling=_m("hyperclovax"), norms_per_layer=4),
+    "hyperclovax": Family(modeling=_m("hyperclovax"), layer_other=_peri_norms, defaults={"use_post_norm": True}),
     # A learned sink logit per head in every layer; every fourth layer (from the first) full.
     "granite_swa": Family(modeling=_m("granite_swa"), sinks=True, tied_default=True, kinds=kinds_or(_every(4)),
                           defaults={"sliding_window": 128}),

@@ -60,6 +60,12 @@ FAMILIES: dict[str, Family] = {
         "num_attention_heads": 16, "moe_intermediate_size": 1408, "num_experts": 60, "num_experts_per_tok": 4,
         "decoder_sparse_step": 1, "max_position_embeddings": 128000}),
 }
+# The thinker's text model of Qwen3-Omni (vram.architectures.vlm_audio): qwen3_moe's layers; its class
+# takes head_dim as hidden_size // heads, floored (2,048 / 28 at its defaults).
+FAMILIES["qwen3_omni_moe_text"] = Family(modeling=_m("qwen3_omni_moe"), qk_norm="head", head_dim_floor=True, defaults={
+    "vocab_size": 3584, "hidden_size": 2048, "intermediate_size": 18944, "num_hidden_layers": 28,
+    "num_attention_heads": 28, "num_key_value_heads": 4, "moe_intermediate_size": 768, "num_experts": 128,
+    "num_experts_per_tok": 8, "decoder_sparse_step": 1, "max_position_embeddings": 32768})
 
 
 def _laguna_attention(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
@@ -170,3 +176,39 @@ FAMILIES["beam"] = Family(modeling=_m("beam"), qk_norm="head", q_gate=True, norm
                           layer_other=_beam_gate_bias,
                           kinds=kinds_or(lambda r, i, n: "full" if (i + 1) % 6 == 0 or i == n - 1 else "sliding"),
                           defaults={"head_dim": 128, "sliding_window": 512, "first_k_dense_replace": 3})
+
+
+def _longcat_attention(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+    """LongcatFlashMLA: DeepSeek-V3's MLA with q_a_proj, kv_a_proj_with_mqa and o_proj biased by attention_bias."""
+    bias = r.bool("attention_bias", False)
+    return L.mla(b.hidden, b.heads, kv_rank=r.int("kv_lora_rank"), q_rank=r.int("q_lora_rank"),
+                 rope=r.int("qk_rope_head_dim"), nope=r.int("qk_nope_head_dim"), v_dim=r.int("v_head_dim"),
+                 o_bias=bias, a_bias=bias)
+
+
+def _longcat_moe(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+    """The shortcut MoE of each decoder layer, counted with its first sublayer (LongcatFlashMoE): the router
+    scores n_routed_experts + zero_expert_num experts, gate_up_proj holds a row block for every one of them
+    (zero-compute experts too), down_proj for the routed ones only; a token visits moe_topk of them."""
+    if i % 2:
+        return L.Part()
+    h, e, k = b.hidden, r.int("n_routed_experts"), r.int("moe_topk")
+    zero = r.int("zero_expert_num", 0, minimum=0) if r.has("zero_expert_num") else 0
+    width = r.int("expert_ffn_hidden_size")
+    lins = (Linear(name="mlp.router.classifier", in_features=h, out_features=e + zero,
+                   bias=r.bool("router_bias", False)),
+            Linear(name="mlp.experts.gate_up_proj", in_features=h, out_features=2 * width, copies=e + zero,
+                   active_copies=k),
+            Linear(name="mlp.experts.down_proj", in_features=width, out_features=h, copies=e, active_copies=k))
+    return L.Part(linears=lins, experts_per_token=k, expert_width=width)
+
+
+# modeling_longcat_flash LongcatFlashDecoderLayer: two sublayers (MLA + dense MLP, each with its own cache and
+# norms, cached as layers 2i and 2i + 1) and one shortcut MoE per decoder layer; vram counts the sublayers.
+FAMILIES["longcat_flash"] = Family(
+    modeling=_m("longcat_flash"), sublayers=2, attention=_longcat_attention, layer_parts=_longcat_moe,
+    kinds=lambda r, n: (["full"] * n, ["dense"] * n),
+    defaults={"vocab_size": 131072, "hidden_size": 6144, "num_layers": 28, "num_attention_heads": 64,
+              "ffn_hidden_size": 12288, "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128,
+              "qk_rope_head_dim": 64, "v_head_dim": 128, "moe_topk": 12, "n_routed_experts": 512,
+              "zero_expert_num": 256, "expert_ffn_hidden_size": 2048, "max_position_embeddings": 131072})

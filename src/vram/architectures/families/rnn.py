@@ -131,9 +131,9 @@ def _round_up(x: float, multiple: int) -> int:
 
 def _mlstm(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
     """xLSTMLayer. Its state per sequence (xLSTMCache, then the kernel's returned states): per head the
-    matrix memory C (qk_head_dim x v_head_dim), the normaliser n (qk_head_dim) and the stabiliser m, in
-    inference_state_dtype (float32 by default); head dims from the config's qk_dim / v_dim (rounded up
-    to 64)."""
+    matrix memory C (qk_head_dim x v_head_dim), the normaliser n (qk_head_dim) and the stabiliser m,
+    computed in inference_state_dtype (float32 by default) but kept in the cache dtype; head dims from the
+    config's qk_dim / v_dim (rounded up to 64)."""
     h, heads, bias = b.hidden, r.int("num_heads"), r.bool("use_bias", False)
     qk, v = _xlstm_dims(r, h)
     if r.raw("weight_mode", "single") == "fused":
@@ -151,11 +151,13 @@ def _mlstm(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
     lins += (Linear(name="out_proj", in_features=v, out_features=h, bias=bias),)
     qk_hd = _round_up(h * _float(r, "qk_dim_factor"), 64) // heads
     v_hd = _round_up(h * _float(r, "v_dim_factor"), 64) // heads
-    fp32 = r.raw("inference_state_dtype", "float32") == "float32"
+    # The state is computed in inference_state_dtype (float32 by default) but kept in xLSTMCache, which
+    # xLSTMModel.forward allocates in the embeddings' dtype (modeling_xlstm.py, transformers 5.23:
+    # xLSTMCache(..., dtype=inputs_embeds.dtype), each step copy_'d into it): the cache dtype, not float32.
     # Activations: q, k, v, the output gate and the two gates per token; the chunkwise native kernel's
     # float32 work (chunk_size 64) is counted as the per-chunk decay rows per head.
     state = StateCache(kind="linear", conv_elements=0, recurrent_elements=heads * (qk_hd * v_hd + qk_hd + 1),
-                       recurrent_fp32=fp32, projected=2 * qk + 2 * v + 2 * heads, channels=0, inner=v,
+                       recurrent_fp32=False, projected=2 * qk + 2 * v + 2 * heads, channels=0, inner=v,
                        work_fp32=r.int("chunk_size", 64) * heads, mixer="mlstm")
     return L.Part(linears=lins, other=v * (2 if bias else 1), state=state)  # multihead_norm
 
