@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from vram.architectures import layers as L
 from vram.architectures._config import Cfg
@@ -112,6 +113,11 @@ class Family:
     ``num_hidden_layers``, when only that is given, counts the sublayers)."""
     final_other: Callable[[Reading, Basics], int] | None = None
     """Parameters beside the final norm (DeepSeek-V4's hc_head, which collapses the residual streams)."""
+    own_router: bool = False
+    """The family's layer_parts build the router (ZAYA's MLP router) instead of one h x experts matrix."""
+    rewrite: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    """The config class's __post_init__ where it moves one field into another (Inkling's
+    dense_intermediate_size), applied to config.json before the reading."""
     unrouted_default: bool = False
     """The config class's experts per token defaults to None (DeepseekV2Config): transformers builds
     every expert but cannot route a token; without the field every expert is taken as active."""
@@ -144,7 +150,8 @@ def _experts(r: Reading, f: Family, b: Basics, dense_width: int | None) -> L.Par
         mb = _flag(r, f.mlp_bias)
         lins += (Linear(name="fc1_latent_proj", in_features=h, out_features=latent, bias=mb),
                  Linear(name="fc2_latent_proj", in_features=latent, out_features=h, bias=mb))
-    lins += (Linear(name="router", in_features=h, out_features=e, bias=f.router_bias),)
+    if not f.own_router:
+        lins += (Linear(name="router", in_features=h, out_features=e, bias=f.router_bias),)
     shared = 0
     key = f.shared_width_key if f.shared_width_key and r.has(f.shared_width_key) else r.first_key(SHARED_WIDTH)
     n_shared = r.first_int(SHARED_EXPERTS, 0, minimum=0)
@@ -164,6 +171,8 @@ def _experts(r: Reading, f: Family, b: Basics, dense_width: int | None) -> L.Par
 def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) -> ModelSpec:
     """Build the ModelSpec of a decoder config; ``family`` None reads it generically."""
     f = family or GENERIC
+    if f.rewrite is not None:
+        cfg = Cfg(f.rewrite(cfg._data), where=cfg._where, used=cfg.used)
     r = Reading(cfg, f.defaults, f.aliases)
     has_experts = r.first_key(EXPERTS) is not None
     require_basics(r, model_type, needs_mlp=not has_experts and f.mlp and f.mixer is None and f.dense_width is None,

@@ -48,7 +48,7 @@ def kv_cache_bytes_per_token(spec: ModelSpec, w: Workload) -> int:
             elements += b.count * ((a.latent_dim or 0) + (a.index_dim or 0))
         else:
             kv = max(1, a.num_kv_heads // w.tensor_parallel)
-            elements += b.count * kv * a.kv_dims
+            elements += b.count * (kv * a.kv_dims + (a.index_dim or 0))
         if a.compress_rate:
             compressed += Fraction(w.kv_format.flat_bytes(b.count * a.compressed_dim), a.compress_rate)
     # A compressed entry every compress_rate tokens: its bytes spread over those tokens, rounded up.
@@ -99,7 +99,7 @@ def kv_layers(spec: ModelSpec, w: Workload) -> tuple[KvLayers, ...]:
         if a.kind == "mla":
             elements = (a.latent_dim or 0) + (a.index_dim or 0)
         else:
-            elements = max(1, a.num_kv_heads // w.tensor_parallel) * a.kv_dims
+            elements = max(1, a.num_kv_heads // w.tensor_parallel) * a.kv_dims + (a.index_dim or 0)
         kind = "encoder" if a.kind == "cross" and a.cross_source == "encoder" else a.kind
         window = a.window if a.kind in ("sliding", "chunked", "mla") else None
         if a.compress_rate:
@@ -170,10 +170,13 @@ def kv_cache(spec: ModelSpec, w: Workload) -> tuple[int, list[Term]]:
                 formula = formula.replace("x tokens", "x min(tokens, window)")
         else:
             cached = min(tokens, a.window) if a.window else tokens
-            per_token = kv * a.kv_dims
+            # A sparse layer's indexer key (MiniMax-M3's minimax_m3_sparse layers: one head, not split by
+            # tensor parallelism) is cached per token beside K and V.
+            per_token = kv * a.kv_dims + (a.index_dim or 0)
             bound = "chunk" if a.kind == "chunked" else "window"
             formula = (f"layers x kv_heads x (k_dim + v_dim) x min(tokens, {bound}) x batch x bytes" if a.window
-                       else "2 x layers x kv_heads x head_dim x tokens x batch x bytes")
+                       else "layers x (kv_heads x (k_dim + v_dim) + index_head_dim) x tokens x batch x bytes"
+                       if a.index_dim else "2 x layers x kv_heads x head_dim x tokens x batch x bytes")
         n = w.kv_format.flat_bytes(b.count * per_token * cached * w.batch_size)
         total += n
         terms.append(Term(component="kv_cache", name=f"{b.name} ({a.kind})", bytes=n, formula=formula, values={
