@@ -56,7 +56,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "encdec_gemma2": ("t5gemma2",),
     "encdec_moe": ("nllb-moe", "switch_transformers"),
     "encdec_more": ("pegasus_x", "prophetnet", "trocr"),
-    "encoders": ("bert", "big_bird", "camembert", "data2vec-text", "ernie", "ibert", "megatron-bert",
+    "encoders": ("bert", "big_bird", "camembert", "data2vec-text", "ernie", "esm", "ibert", "megatron-bert",
         "modernbert", "mra", "nystromformer", "roberta", "roberta-prelayernorm", "xlm-roberta",
         "xlm-roberta-xl", "xmod", "yoso"),
     "encoders_bert": ("albert", "distilbert", "electra", "mpnet", "roformer"),

@@ -1,4 +1,4 @@
-"""DBRX, dots.llm1 and LFM2-MoE at their checkpoints' shapes, counted by hand from the modeling files."""
+"""DBRX, dots.llm1, LFM2-MoE and ESM-2 at their checkpoints' shapes, counted by hand from the modeling files."""
 
 from __future__ import annotations
 
@@ -42,3 +42,15 @@ def test_lfm2_moe_dense_first_layers() -> None:
     mlps = 3 * 64 * 96 + 3 * (4 * 3 * 64 * 32 + 4 * 64)
     total = 100 * 64 + mixers + mlps + 4 * 2 * 64 + 64
     assert spec_from_config(cfg, model_id="lfm2_moe").parameters == total
+
+
+def test_esm2_rotary_masked_lm() -> None:
+    # facebook/esm2_t6_8M_UR50D: rotary (no position table), no embedding LayerNorm, a final one, a
+    # contact head of layers x heads weights and a bias, the tied LM head's dense, LayerNorm and bias.
+    cfg = {"model_type": "esm", "architectures": ["EsmForMaskedLM"], "vocab_size": 33, "hidden_size": 320,
+           "num_hidden_layers": 6, "num_attention_heads": 20, "intermediate_size": 1280,
+           "position_embedding_type": "rotary", "emb_layer_norm_before": False, "max_position_embeddings": 1026}
+    layer = 4 * (320 * 320 + 320) + (320 * 1280 + 1280) + (1280 * 320 + 320) + 4 * 320
+    total = 33 * 320 + 6 * layer + 2 * 320 + (6 * 20 + 1) + (320 * 320 + 320 + 2 * 320 + 33)
+    assert total == 7_512_474
+    assert spec_from_config(cfg, model_id="esm2").parameters == total
