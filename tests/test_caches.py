@@ -81,3 +81,40 @@ def test_llama4_config_without_layer_types_reads_no_rope_layers() -> None:
     kinds = sorted((b.attention.kind, b.count) for b in spec_from_config(cfg, model_id="x").decoder_blocks()
                    if b.attention)
     assert sum(n for k, n in kinds if k == "full") == 2 and sum(n for k, n in kinds if k == "chunked") == 4
+
+
+def test_deepseek_v4_compressed_layers_keep_a_window_compressed_entries_and_a_pending_window() -> None:
+    # deepseek_v4@small: one K=V head of 64 (cached once, not K and V), window 32; layers: 2 sliding,
+    # 2 HCA (rate 64: one 64-wide compressor key per 64 tokens), 2 CSA (rate 8: the compressor's
+    # 64-wide key and the indexer's 24-wide key per 8 tokens). Pending per sequence: HCA 63 tokens of
+    # kv and gate (2 x 63 x 64 = 8064); CSA 7 tokens of its two series, kv and gate (2 x 7 x 128), the
+    # overlap slice (2 x 64), and the same for the indexer (2 x 7 x 48 + 2 x 24): 2640.
+    s = spec("deepseek_v4@small")
+    w = build_workload(dtype="bf16", seq_len=1000, batch_size=2)
+    sliding = 64 * 32
+    hca = sliding + (1000 // 64) * 64 + 8064
+    csa = sliding + (1000 // 8) * (64 + 24) + 2640
+    e = estimate(s, w)
+    assert e.breakdown.kv_cache_bytes == 2 * 2 * 2 * (sliding + hca + csa) == 230_464
+    assert state_bytes_per_sequence(s, w) == 2 * 2 * (8064 + 2640)
+    # Per token: the window part of all 6 layers, plus the compressed entries spread over their tokens.
+    assert kv_cache_bytes_per_token(s, w) == 6 * 64 * 2 + (2 * 64 * 2) // 64 + (2 * 88 * 2) // 8
+    by_kind = {(k.kind, k.compress_rate): k for k in e.kv_layers}
+    assert by_kind[("sliding", None)].layers == 2 and by_kind[("sliding", None)].bytes_per_token == 128
+    assert by_kind[("compressed", 8)].compressed_bytes == 88 * 2
+    assert by_kind[("compressed", 64)].state_bytes_per_sequence == 8064 * 2
+
+
+def test_mistral_large4_layers_reading_an_earlier_latent_keep_only_their_indexer_keys() -> None:
+    # mistral_large4@shared_kv text: latent 64 + rope 16 (NoPE layers: 64 alone), indexer key 24.
+    # kv_source_layers [0, 0, 2, 2, 2, 5], no_rope_layers [1, 0, 1, 1, 0, 1], indexer_types
+    # [full, full, full, shared, full, shared]: layer 0 latent + key, 1 its key only, 2 latent + key,
+    # 3 nothing, 4 its key only, 5 the latent alone.
+    s = spec("mistral_large4@shared_kv")
+    w = build_workload(dtype="bf16", seq_len=1000)
+    per_token = (80 + 24) + 24 + (80 + 24) + 0 + 24 + 80
+    assert kv_cache_bytes_per_token(s, w) == per_token * 2
+    e = estimate(s, w)
+    assert e.breakdown.kv_cache_bytes == per_token * 2 * 1000
+    shared = sorted((k.bytes_per_token, k.layers) for k in e.kv_layers if k.kind == "shared")
+    assert shared == [(0, 1), (48, 2)]

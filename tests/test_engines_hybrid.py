@@ -260,3 +260,15 @@ def test_vllm_profiles_a_native_resolution_vlm_without_pixel_bounds() -> None:
                                    "--format", "json"])
     assert res.exit_code in (0, 1), res.stderr
     assert json.loads(res.stdout)["engine"]["name"] == "vllm"
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "ollama"])
+def test_llamacpp_refuses_a_model_type_it_cannot_convert(engine: str, tmp_path: Path) -> None:
+    # transformers' RWKV (v4): convert_hf_to_gguf.py converts RWKV-6 and RWKV-7 only (presets/llamacpp.json)
+    (tmp_path / "config.json").write_text(json.dumps(SWEEP["entries"]["rwkv"]["config"]))
+    res = runner.invoke(app, ["estimate", str(tmp_path), "--engine", engine, "--gpu", "h100"])
+    assert res.exit_code == 3 and res.stdout == ""
+    assert "no converter" in res.stderr and "RWKV-4" in res.stderr
+    # a state model it converts (Mamba-2) is served
+    (tmp_path / "config.json").write_text(json.dumps(config("mamba2")))
+    assert runner.invoke(app, ["estimate", str(tmp_path), "--engine", engine, "--gpu", "h100"]).exit_code == 0

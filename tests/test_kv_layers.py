@@ -69,3 +69,33 @@ def test_cli_table_and_json_say_which_layers_hold_what(tmp_path: Path) -> None:
     assert kv["layers"][0] == {"kind": "linear", "layers": 4, "bytes_per_token": 0,
                                "state_bytes_per_sequence": 36864, "window": None}
     assert kv["state_bytes_per_sequence"] == 4 * 36864 and kv["bytes_per_token"] == 2 * 256
+
+
+def test_line_names_compressed_layers_and_shared_layers_with_indexer_keys() -> None:
+    line = kv_layers_line([
+        {"kind": "compressed", "layers": 20, "bytes_per_token": 1024, "state_bytes_per_sequence": 17920,
+         "window": 128, "compress_rate": 4, "compressed_bytes": 1280},
+        {"kind": "shared", "layers": 2, "bytes_per_token": 256, "state_bytes_per_sequence": 0, "window": None},
+    ])
+    assert line == ("KV cache: 20 compressed-attention layers x (1,024 B/token for at most 128 tokens + 1,280 B "
+                    "per 4 tokens + 0.02 MiB pending per sequence); 2 KV-sharing layers reading earlier layers' "
+                    "latent x 256 B/token of indexer keys")
+
+
+def test_deepseek_v4_json_and_table_and_engines_without_a_cache_model(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(SWEEP["deepseek_v4@small"]["config"]))
+    env = {"COLUMNS": "200", "NO_COLOR": "1"}
+    res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--dtype", "bf16", "--seq-len", "1000",
+                                   "--format", "json"], env=env)
+    assert res.exit_code == 0, res.output
+    layers = json.loads(res.stdout)["kv_cache"]["layers"]
+    # 2 sliding layers (window 32, one K=V head of 64), 2 HCA (rate 64), 2 CSA (rate 8, key 64 + indexer 24)
+    assert layers[0] == {"kind": "sliding", "layers": 2, "bytes_per_token": 128, "state_bytes_per_sequence": 0,
+                         "window": 32}
+    assert {(k["compress_rate"], k["compressed_bytes"], k["layers"]) for k in layers[1:]} == {(64, 128, 2), (8, 176, 2)}
+    res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--dtype", "bf16"], env=env)
+    assert "2 compressed-attention layers x (128 B/token for at most 32 tokens + 128 B per 64 tokens" in res.stdout
+    for engine in (["--engine", "vllm", "--gpu", "H100"], ["--engine", "llama.cpp"]):
+        res = CliRunner().invoke(app, ["estimate", str(tmp_path), *engine], env=env)
+        assert res.exit_code == 2 and res.stdout == ""
+        assert "compressed attention" in res.stderr and "--engine transformers" in res.stderr

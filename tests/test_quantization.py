@@ -186,3 +186,26 @@ def test_unknown_method_is_a_note_not_a_guess(tmp_path: Path) -> None:
     assert any("pre-quantized (exotic)" in n and "follow --dtype" in n for n in doc["notes"])
     with pytest.raises(QuantizationConfigError):
         stored_scheme({"quant_method": "exotic"}, FORMATS)
+
+
+def test_deepseek_v4_fp4_experts_beside_fp8_block_weights(tmp_path: Path) -> None:
+    # deepseek_v4@small: 6 layers of 8 experts, hidden 256, expert width 512 (the stored config's
+    # intermediate_size, which DeepseekV4Config maps to moe_intermediate_size). expert_dtype "fp4" (beside
+    # quantization_config, as DeepSeek-V4 writes it) with scale_fmt ue8m0: two E2M1 values per byte and a
+    # UE8M0 scale per row per 32 inputs: gate_up (1024 x 256) 1024 x (128 + 8), down (256 x 512) 256 x
+    # (256 + 16). As FP8 with 128x128 blocks: 1024 x 256 + 8 x 2 fp32 scales, 256 x 512 + 2 x 4 scales.
+    sweep = json.loads((Path(__file__).parent / "data" / "golden_sweep.json").read_text())["entries"]
+    cfg = dict(sweep["deepseek_v4@small"]["config"])
+    cfg["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "scale_fmt": "ue8m0",
+                                  "activation_scheme": "dynamic", "weight_block_size": [128, 128]}
+    weights = {}
+    for expert_dtype in ("fp8", "fp4"):
+        (tmp_path / "config.json").write_text(json.dumps({**cfg, "expert_dtype": expert_dtype}))
+        doc = doc_of("estimate", str(tmp_path))
+        weights[expert_dtype] = doc["weights"]["by_component"]["decoder"]
+    fp4 = 1024 * (128 + 8) + 256 * (256 + 16)
+    fp8 = 1024 * 256 + 8 * 2 * 4 + 256 * 512 + 2 * 4 * 4
+    assert weights["fp8"] - weights["fp4"] == 6 * 8 * (fp8 - fp4)
+    assert any("routed experts in MXFP4" in n for n in doc["notes"])
+    with pytest.raises(QuantizationConfigError):
+        stored_scheme({"quant_method": "fp8", "weight_block_size": [128, 128], "expert_dtype": "int3"}, FORMATS)

@@ -49,8 +49,8 @@ class KvLayers:
 
     kind: str
     """full, sliding, chunked, mla, cross (image tokens), encoder (cross-attention to an encoder's
-    output), linear / mamba / conv (a fixed state per sequence), or shared (layers that read an earlier
-    layer's K/V and hold nothing)."""
+    output), linear / mamba / conv (a fixed state per sequence), shared (layers that read an earlier
+    layer's K/V and hold nothing), or compressed (a window, compressed entries and a pending window)."""
     layers: int
     bytes_per_token: int = 0
     """One layer's bytes per cached token (per image token or encoder token for cross-attention)."""
@@ -58,9 +58,16 @@ class KvLayers:
     """One layer's fixed state per sequence (linear attention, Mamba)."""
     window: int | None = None
     """Tokens a sliding layer keeps at most (the chunk, for chunked layers)."""
+    compress_rate: int | None = None
+    """compressed (DeepSeek-V4's CSA / HCA): one compressed entry kept per this many tokens, beside the window."""
+    compressed_bytes: int = 0
+    """compressed: one layer's bytes of one compressed entry."""
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        out = asdict(self)
+        if self.compress_rate is None:  # only compressed layers say their rate and entry bytes
+            del out["compress_rate"], out["compressed_bytes"]
+        return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,7 +17,7 @@ from vram._data import check_positive
 from vram.imagetokens import anyres_tokens, smart_resize
 from vram.quantization import StoredScheme
 
-ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "mtp", "other"]
+ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "mtp", "encoder", "other"]
 AttentionKind = Literal["full", "sliding", "chunked", "mla", "cross"]
 
 
@@ -67,18 +67,34 @@ class Attention:
     """DSA (DeepSeek-V3.2, GLM-5): the lightning indexer's key elements also cached per token."""
     kv_shared: bool = False
     """The layer reads the K/V an earlier layer cached (Gemma 3n's KV-sharing layers): it caches nothing."""
+    same_kv: bool = False
+    """K and V are one tensor (DeepSeek-V4's shared-KV MQA): a token caches head_dim per KV head, once."""
+    compress_rate: int | None = None
+    """Compressed attention (DeepSeek-V4's CSA / HCA): beside the window, one compressed entry of
+    ``compressed_dim`` elements is kept for every ``compress_rate`` tokens of the whole sequence."""
+    compressed_dim: int = 0
+    """Elements of one compressed entry (the compressor's key, plus the DSA indexer's key in CSA)."""
+    state_elements: int = 0
+    """Elements kept per sequence whatever its length (a compressor's pending window and overlap)."""
 
     def __post_init__(self) -> None:
         check_positive(self, "num_heads", "num_kv_heads", "head_dim", "v_head_dim", "window", "latent_dim",
-                       "index_dim")
-        check_positive(self, "cross_tokens", allow_zero=True)
+                       "index_dim", "compress_rate")
+        check_positive(self, "cross_tokens", "compressed_dim", "state_elements", allow_zero=True)
         if self.kind in ("sliding", "chunked") and self.window is None:
             raise ValueError(f"{self.kind} attention needs a window")
+        if self.compress_rate is not None and not self.compressed_dim:
+            raise ValueError("compressed attention needs compressed_dim")
+
+    @property
+    def kv_dims(self) -> int:
+        """Elements one KV head caches per token: K and V, or one tensor when they are the same."""
+        return self.head_dim if self.same_kv else self.head_dim + self.v_head_dim
 
     @property
     def elements_per_token(self) -> int:
         """Cache elements one token adds to this layer (K and V, the MLA latent, the DSA index key)."""
-        base = self.latent_dim if self.latent_dim is not None else self.num_kv_heads * (self.head_dim + self.v_head_dim)
+        base = self.latent_dim if self.latent_dim is not None else self.num_kv_heads * self.kv_dims
         return base + (self.index_dim or 0)
 
 
@@ -194,6 +210,9 @@ class Component:
     blocks: tuple[Block, ...]
     loaded: bool = True
     """False for stored parts that the runtime does not build (DeepSeek's MTP layer)."""
+    layer_path: str = "model.layers"
+    """Module path of the list holding the layers in transformers (``model.language_model.layers`` inside
+    most vision-language models): PEFT's full names and regexes match below it."""
 
     @property
     def params(self) -> int:
@@ -394,6 +413,10 @@ class ModelSpec:
 
     def decoder_blocks(self) -> list[Block]:
         return [b for c in self.components if c.kind == "decoder" and c.loaded for b in c.blocks]
+
+    def encoder_blocks(self) -> list[Block]:
+        """An encoder-decoder's encoder layers (run over the encoder input, once per sequence)."""
+        return [b for c in self.components if c.kind == "encoder" and c.loaded for b in c.blocks if b.is_layer]
 
     def cache_blocks(self) -> list[Block]:
         """The blocks whose attention the KV cache holds: the decoder's and an encoder's streaming cache."""

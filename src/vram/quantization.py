@@ -51,6 +51,8 @@ class StoredScheme:
     per_module: Mapping[str, Format] | None = None
     """Mixed precision (ModelOpt MIXED_PRECISION): the format of each module the checkpoint lists, by its
     own name (a parent's name covers its children); modules it does not list stay unquantized."""
+    expert_fmt: Format | None = None
+    """Format of the routed experts' matrices when it differs from :attr:`fmt` (DeepSeek-V4's expert_dtype fp4)."""
 
     @property
     def label(self) -> str:
@@ -59,7 +61,9 @@ class StoredScheme:
     def format_of(self, path: str, *, expert: bool, router: bool) -> Format | None:
         """The format the weight matrix of the module at ``path`` is stored in; None: unquantized."""
         if self.per_module is None:
-            return self.fmt if self.quantizes(path, expert=expert, router=router) else None
+            if not self.quantizes(path, expert=expert, router=router):
+                return None
+            return self.expert_fmt if expert and self.expert_fmt is not None else self.fmt
         if router:
             return None
         for name in spellings(path):
@@ -95,10 +99,21 @@ def _prefixed(path: str) -> tuple[str, ...]:
 
 
 def spellings(path: str) -> tuple[str, ...]:
+    """``path`` and the other names a checkpoint may give that module (:func:`_spellings`)."""
+    names = _spellings(path)
+    return names if path in names else (path, *names)
+
+
+def _spellings(path: str) -> tuple[str, ...]:
     """The names a checkpoint may give the module at ``path``: inside a vision-language wrapper the text
     decoder's layers are ``model.language_model.layers.N`` (transformers 5.x) or
     ``language_model.model.layers.N`` (older transformers, remote code such as Kimi-K2.5), and its head
-    ``language_model.lm_head``; ignore lists are written with the checkpoint's own names."""
+    ``language_model.lm_head``; ignore lists are written with the checkpoint's own names. ``path`` may
+    use any of these spellings (Component.layer_path)."""
+    for prefix in (*_TEXT_PREFIXES, "model.text_model."):
+        if path.startswith(prefix + "layers."):
+            path = "model." + path[len(prefix):]
+            break
     if ".mlp.shared_expert." in path:
         # One shared expert module is mlp.shared_expert (Qwen MoE) or mlp.shared_experts (DeepSeek, Kimi, GLM).
         plural = path.replace(".mlp.shared_expert.", ".mlp.shared_experts.")
@@ -192,8 +207,26 @@ def _fp8(q: Mapping[str, Any], base: Callable[[str], Format], method: str, unq: 
         if block[0] != fmt.tile_size:
             fmt = _fmt(fmt, f"fp8-block{block[0]}", f"FP8 ({block[0]}x{block[0]} block scales)", fmt.source,
                        tile_size=block[0])
-        return StoredScheme(method=method, fmt=fmt, unquantized=unq, ignore=ignore)
-    return StoredScheme(method=method, fmt=base("fp8"), unquantized=unq, ignore=ignore)
+        return StoredScheme(method=method, fmt=fmt, unquantized=unq, ignore=ignore,
+                            expert_fmt=_fp4_experts(q, base))
+    return StoredScheme(method=method, fmt=base("fp8"), unquantized=unq, ignore=ignore,
+                        expert_fmt=_fp4_experts(q, base))
+
+
+def _fp4_experts(q: Mapping[str, Any], base: Callable[[str], Format]) -> Format | None:
+    """expert_dtype "fp4" (DeepSeek-V4; transformers 5.23 integrations/finegrained_fp8.py FP8Experts): the
+    routed experts pack two E2M1 values per byte with one scale per row per 32 inputs, UE8M0 with
+    scale_fmt "ue8m0" (the MXFP4 layout), else fp32."""
+    dtype = q.get("expert_dtype", "fp8")
+    if dtype == "fp8":
+        return None
+    if dtype != "fp4":
+        raise QuantizationConfigError(f"fp8 expert_dtype {dtype!r} is not fp8 or fp4")
+    mx = base("mxfp4")
+    if q.get("scale_fmt") == "ue8m0":
+        return mx
+    return _fmt(mx, "fp4-e2m1-fp32", "FP4 (E2M1, fp32 scale per 32)", "transformers FP8Experts with expert_dtype "
+                "fp4: packed E2M1 weights + an fp32 scale per 32 inputs", group_overhead_bits=32)
 
 
 def _fbgemm_fp8(q: Mapping[str, Any], base: Callable[[str], Format], method: str, unq: Format) -> StoredScheme:

@@ -232,7 +232,8 @@ def model_summary(doc: dict[str, Any]) -> str:
 
 _KV_KINDS = {"full": "full-attention", "sliding": "sliding-window", "chunked": "chunked-attention",
              "mla": "MLA", "cross": "cross-attention", "encoder": "cross-attention", "linear": "linear-attention",
-             "mamba": "Mamba", "conv": "short-convolution", "shared": "KV-sharing"}
+             "mamba": "Mamba", "conv": "short-convolution", "shared": "KV-sharing",
+             "compressed": "compressed-attention"}
 
 
 def kv_layers_line(layers: list[dict[str, Any]]) -> str:
@@ -241,8 +242,16 @@ def kv_layers_line(layers: list[dict[str, Any]]) -> str:
     parts = []
     for k in layers:
         name = f"{k['layers']} {_KV_KINDS.get(k['kind'], k['kind'])} layer{'s' if k['layers'] != 1 else ''}"
+        if k["kind"] == "compressed":
+            parts.append(f"{name} x ({k['bytes_per_token']:,} B/token for at most {k['window']:,} tokens + "
+                         f"{k['compressed_bytes']:,} B per {k['compress_rate']:,} tokens + "
+                         f"{k['state_bytes_per_sequence'] / MIB:,.2f} MiB pending per sequence)")
+            continue
         if k["state_bytes_per_sequence"]:
             parts.append(f"{name} x {k['state_bytes_per_sequence'] / MIB:,.2f} MiB state per sequence")
+            continue
+        if k["kind"] == "shared" and k["bytes_per_token"]:
+            parts.append(f"{name} reading earlier layers' latent x {k['bytes_per_token']:,} B/token of indexer keys")
             continue
         if k["kind"] == "shared":
             parts.append(f"{name} reading earlier layers' K/V (nothing of their own)")
@@ -250,7 +259,7 @@ def kv_layers_line(layers: list[dict[str, Any]]) -> str:
         unit = {"cross": "image token", "encoder": "encoder token"}.get(k["kind"], "token")
         bound = ""
         if k["window"]:
-            bound = (f" (at most {k['window']:,} tokens)" if k["kind"] == "sliding"
+            bound = (f" (at most {k['window']:,} tokens)" if k["kind"] in ("sliding", "mla")
                      else f" ({k['window']:,}-token chunks)")
         parts.append(f"{name}{bound} x {k['bytes_per_token']:,} B/{unit}")
     return "KV cache: " + "; ".join(parts) if parts else ""

@@ -64,14 +64,18 @@ def with_quantization(spec: ModelSpec, config: Mapping[str, Any] | None) -> Mode
         return spec
     q = _quantization_config(config)
     assert q is not None
+    if "expert_dtype" in config and "expert_dtype" not in q:
+        # DeepSeek-V4 writes expert_dtype beside quantization_config; DeepseekV4Config folds it in
+        q = {**q, "expert_dtype": config["expert_dtype"]}
     dtype = config.get("torch_dtype") or config.get("dtype")
     try:
         scheme = stored_scheme(q, presets.formats(), str(dtype) if dtype else None)
     except QuantizationConfigError as exc:
         note = f"pre-quantized ({method}), but {exc}: weights follow --dtype"
         return replace(spec, quantization=method, notes=spec.notes + (note,))
+    experts = f", routed experts in {scheme.expert_fmt.label}" if scheme.expert_fmt else ""
     note = (f"pre-quantized ({method}): with --dtype auto, weights as stored: {_scope(scheme)} in "
-            f"{scheme.fmt.label}, the rest in {scheme.unquantized.name}")
+            f"{scheme.fmt.label}{experts}, the rest in {scheme.unquantized.name}")
     return replace(spec, quantization=method, stored_scheme=scheme, notes=spec.notes + (note,))
 
 

@@ -106,11 +106,14 @@ class WeightsInfo(_Strict):
 
 
 class KvLayersInfo(_Strict):
-    kind: Literal["full", "sliding", "chunked", "mla", "cross", "encoder", "linear", "mamba", "conv", "shared"]
+    kind: Literal["full", "sliding", "chunked", "mla", "cross", "encoder", "linear", "mamba", "conv", "shared",
+                  "compressed"]
     layers: int
     bytes_per_token: int
     state_bytes_per_sequence: int
     window: int | None
+    compress_rate: int | None = None
+    compressed_bytes: int = 0
 
 
 class KvInfo(_Strict):

@@ -12,8 +12,8 @@
   ``megatron-bert`` (no embedding LayerNorm, a final one instead); ``roberta-prelayernorm``
   keeps both; ``big_bird`` (block-sparse attention, same weights; its masked-LM class keeps the
   pooler), ``yoso``, ``mra`` (two more position rows) and ``nystromformer`` (and a depthwise
-  convolution of ``conv_kernel_size`` per head). Files: ``models/<type>/modeling_<type>.py`` of
-  transformers 5.23.
+  convolution of ``conv_kernel_size`` per head), and ``xmod`` (a bottleneck adapter per language in
+  every layer). Files: ``models/<type>/modeling_<type>.py`` of transformers 5.23.
 
 A config that is an encoder (its model_type is an encoder-only type of transformers' masked-LM
 mapping, or its ``architectures`` names a ``...ForMaskedLM`` class) and has no builder here is
@@ -131,8 +131,9 @@ def encoder_refusal(c: Cfg, model_type: str) -> str | None:
         return None
     from vram.architectures.encoders_bert import BUILDERS as variants  # they import this module
     from vram.architectures.encoders_deberta import BUILDERS as deberta
+    from vram.architectures.encoders_lm import BUILDERS as lms
 
-    readable = ", ".join(sorted(set(BUILDERS) | set(variants) | set(deberta)))
+    readable = ", ".join(sorted(set(BUILDERS) | set(variants) | set(deberta) | set(lms)))
     return (f"model_type {model_type!r} is not supported: {why}, and vram has no encoder family for it "
             f"(encoders it reads: {readable}); it is not read as a decoder. Give a local "
             "folder with safetensors files (counted exactly), or a size such as 7B")
@@ -161,6 +162,15 @@ def build_xlm_roberta(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     # (RoBERTa-PreLayerNorm keeps both).
     embed_norm = 0 if model_type in _PRE_NORM else 2 * h
     final_norm = 2 * h if model_type in _PRE_NORM or model_type == "roberta-prelayernorm" else 0
+    if model_type == "xmod":
+        # X-MOD: a bottleneck adapter per language in every layer (dense1, dense2 with biases, h /
+        # adapter_reduction_factor wide), an adapter LayerNorm when adapter_layer_norm; pre_norm adds a
+        # final LayerNorm after the last layer and keeps the embedding one.
+        langs = c.raw("languages") or ["en_XX"]
+        b = h // c.int("adapter_reduction_factor", 2)
+        n_langs = len(langs) if isinstance(langs, list) else 1
+        conv += n_langs * (2 * h * b + b + h) + (2 * h if c.bool("adapter_layer_norm", False) else 0)
+        final_norm = 2 * h if c.bool("pre_norm", False) else 0
     layer = Block(name="encoder_layer", count=n_layers, linears=tuple(
         Linear(name=n, in_features=h, out_features=h, bias=True) for n in ("query", "key", "value", "attn.dense"))
         + (Linear(name="intermediate.dense", in_features=h, out_features=inter, bias=True),
@@ -180,10 +190,12 @@ def build_xlm_roberta(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
             Linear(name="classifier.out_proj", in_features=h, out_features=labels, bias=True))),)
     else:
         dense = Linear(name="lm_head.dense", in_features=h, out_features=h, bias=True)
+        # The head's own bias is a parameter beside the decoder; tied, the decoder's weight is the word
+        # embeddings and its bias that one. Untied, the decoder keeps a bias of its own as well.
         head = ((Block(name="lm_head", linears=(dense,), other_params=2 * h + vocab),) if tied else
                 (Block(name="lm_head", linears=(dense, Linear(name="lm_head.decoder", in_features=h,
                                                               out_features=vocab, bias=True)),
-                       other_params=2 * h),))
+                       other_params=2 * h + vocab),))
         if model_type in _MLM_POOLER:
             head += (Block(name="pooler", linears=(
                 Linear(name="pooler.dense", in_features=h, out_features=h, bias=True),)),)
@@ -203,4 +215,4 @@ BUILDERS = {"modernbert": build_modernbert, "bert": build_xlm_roberta, "xlm-robe
             "camembert": build_xlm_roberta, "data2vec-text": build_xlm_roberta, "ibert": build_xlm_roberta,
             "ernie": build_xlm_roberta, "xlm-roberta-xl": build_xlm_roberta, "megatron-bert": build_xlm_roberta,
             "roberta-prelayernorm": build_xlm_roberta, "big_bird": build_xlm_roberta, "yoso": build_xlm_roberta,
-            "mra": build_xlm_roberta, "nystromformer": build_xlm_roberta}
+            "mra": build_xlm_roberta, "nystromformer": build_xlm_roberta, "xmod": build_xlm_roberta}

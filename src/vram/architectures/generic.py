@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from vram.architectures import layers as L
 from vram.architectures._config import Cfg
@@ -106,6 +107,17 @@ class Family:
     """A bidirectional encoder built from decoder layers (EuroBERT): no causal mask, no KV cache."""
     never_tied: bool = False
     """The class keeps lm_head apart whatever tie_word_embeddings says (CPM-Ant: its input table is longer)."""
+    sublayers: int = 1
+    """Attention + MLP sublayers in one transformers decoder layer, each with its own cache (LongCat-Flash: 2):
+    vram counts the sublayers as the layers. The config's ``num_layers`` counts decoder layers (its
+    ``num_hidden_layers``, when only that is given, counts the sublayers)."""
+    final_other: Callable[[Reading, Basics], int] | None = None
+    """Parameters beside the final norm (DeepSeek-V4's hc_head, which collapses the residual streams)."""
+    own_router: bool = False
+    """The family's layer_parts build the router (ZAYA's MLP router) instead of one h x experts matrix."""
+    rewrite: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    """The config class's __post_init__ where it moves one field into another (Inkling's
+    dense_intermediate_size), applied to config.json before the reading."""
     unrouted_default: bool = False
     """The config class's experts per token defaults to None (DeepseekV2Config): transformers builds
     every expert but cannot route a token; without the field every expert is taken as active."""
@@ -138,7 +150,8 @@ def _experts(r: Reading, f: Family, b: Basics, dense_width: int | None) -> L.Par
         mb = _flag(r, f.mlp_bias)
         lins += (Linear(name="fc1_latent_proj", in_features=h, out_features=latent, bias=mb),
                  Linear(name="fc2_latent_proj", in_features=latent, out_features=h, bias=mb))
-    lins += (Linear(name="router", in_features=h, out_features=e, bias=f.router_bias),)
+    if not f.own_router:
+        lins += (Linear(name="router", in_features=h, out_features=e, bias=f.router_bias),)
     shared = 0
     key = f.shared_width_key if f.shared_width_key and r.has(f.shared_width_key) else r.first_key(SHARED_WIDTH)
     n_shared = r.first_int(SHARED_EXPERTS, 0, minimum=0)
@@ -158,11 +171,15 @@ def _experts(r: Reading, f: Family, b: Basics, dense_width: int | None) -> L.Par
 def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) -> ModelSpec:
     """Build the ModelSpec of a decoder config; ``family`` None reads it generically."""
     f = family or GENERIC
+    if f.rewrite is not None:
+        cfg = Cfg(f.rewrite(cfg._data), where=cfg._where, used=cfg.used)
     r = Reading(cfg, f.defaults, f.aliases)
     has_experts = r.first_key(EXPERTS) is not None
     require_basics(r, model_type, needs_mlp=not has_experts and f.mlp and f.mixer is None and f.dense_width is None,
                    needs_heads=not f.attention_free)
     b = read_basics(r, needs_heads=not f.attention_free, floor=f.head_dim_floor)
+    if f.sublayers > 1 and r.has("num_layers") and (r.given("num_layers") or not r.given("num_hidden_layers")):
+        b = replace(b, layers=r.int("num_layers") * f.sublayers)
     h, n = b.hidden, b.layers
     kinds, mlp_kinds = f.kinds(r, n) if f.kinds else layer_kinds(r, n, pattern=f.pattern)
     if not f.mlp:
@@ -193,7 +210,8 @@ def build(cfg: Cfg, model_type: str, family: Family | None, *, model_id: str) ->
                           rope=r.int("qk_rope_head_dim"), nope=r.int("qk_nope_head_dim"), v_dim=r.int("v_head_dim"),
                           index_heads=r.int("index_n_heads") if indexed[i] else 0,
                           index_dim=r.int("index_head_dim") if indexed[i] else 0,
-                          o_bias=_flag(r, f.o_bias))
+                          # every transformers MLA class biases q_a_proj and kv_a_proj_with_mqa by attention_bias
+                          o_bias=_flag(r, f.o_bias), a_bias=_flag(r, f.qkv_bias))
         else:
             if kind == "sliding" and window is None:
                 raise ConfigError("config field 'sliding_window' is missing and is needed for sliding layers")
@@ -244,8 +262,8 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
                                                                      embedding_params=vocab * h),)),
         *(f.extra(r, b) if f.extra else ()),
         Component(name="decoder", kind="decoder",
-                  blocks=merge(layers) + (Block(name="final_norm", other_params=f.norm_size * h
-                                                if f.final_norm else 0),)),
+                  blocks=merge(layers) + (Block(name="final_norm", other_params=(f.norm_size * h if f.final_norm else 0)
+                                                + (f.final_other(r, b) if f.final_other else 0)),)),
     ]
     notes: list[str] = []
     if tied:

@@ -101,16 +101,28 @@ _LIGHTON_VISION = {"head_dim": 64, "hidden_size": 1024, "image_size": 1540, "int
                    "num_attention_heads": 16, "num_hidden_layers": 24, "patch_size": 14}
 
 
+# MistralLarge4Config.sub_configs_defaults: its own text class, and a larger Pixtral (gated SiLU MLP).
+_LARGE4_VISION = {"hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 30, "num_attention_heads": 16,
+                  "patch_size": 14, "image_size": 1540, "hidden_act": "silu"}
+# model_type -> (text sub-config when absent, text type, tied by default, vision sub-config when absent)
+_MISTRAL3_LIKE: dict[str, tuple[Mapping[str, Any], str, bool, Mapping[str, Any]]] = {
+    "mistral3": (_MISTRAL3_TEXT, "mistral", True, _MISTRAL3_VISION),
+    "lighton_ocr": (_LIGHTON_TEXT, "qwen3", True, _LIGHTON_VISION),
+    "mistral_large4": ({"model_type": "mistral_large4_text"}, "mistral_large4_text", False, _LARGE4_VISION),
+}
+
+
 def build_mistral3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """Mistral 3.x vision-language models: Pixtral tower, RMSNorm, patch merger, two-layer projector.
     LightOnOCR (``models/lighton_ocr/modeling_lighton_ocr.py``) builds the same parts (a bias-free
-    projector of one feature layer) around a qwen3 text model."""
-    lighton = model_type == "lighton_ocr"
-    t = _sub(cfg, "text_config", _LIGHTON_TEXT if lighton else _MISTRAL3_TEXT)
-    text = _text(cfg, t, default_type="qwen3" if lighton else "mistral", fixed_type=None, tie_default=True,
-                 model_id=model_id)
+    projector of one feature layer) around a qwen3 text model; Mistral Large 4
+    (``models/mistral_large4/modeling_mistral_large4.py``) around its MLA + DSA text model, untied."""
+    text_absent, text_type, tied, vision_absent = _MISTRAL3_LIKE[model_type]
+    t = _sub(cfg, "text_config", text_absent)
+    text = _text(cfg, t, default_type=text_type, fixed_type=text_type if model_type == "mistral_large4" else None,
+                 tie_default=tied, model_id=model_id)
     assert text.text is not None
-    v = _sub(cfg, "vision_config", _LIGHTON_VISION if lighton else _MISTRAL3_VISION)
+    v = _sub(cfg, "vision_config", vision_absent)
     tower, dims = pixtral_tower(v)
     th, vh = text.text.hidden_size, dims.hidden_size
     merge = cfg.int("spatial_merge_size", 2)
@@ -205,6 +217,7 @@ BUILDERS: dict[str, Callable[..., ModelSpec]] = {
     "llama4": build_llama4,
     "mistral3": build_mistral3,
     "lighton_ocr": build_mistral3,
+    "mistral_large4": build_mistral3,
     "qwen3_vl": build_qwen3_vl,
     "qwen3_vl_moe": build_qwen3_vl,
     "cosmos3_omni": build_qwen3_vl,

@@ -167,5 +167,49 @@ def build_gemma4(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=dims, notes=notes)
 
 
+def build_gemma4_unified(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    """Gemma 4 Unified (models/gemma4_unified/modeling_gemma4_unified.py): encoder-free. Images go through
+    Gemma4UnifiedVisionEmbedder (a LayerNorm over each pooled patch of patch_size x pooling_kernel_size
+    pixels, a dense layer to mm_embed_dim with bias, two LayerNorms, a factorized position table of
+    mm_posemb_size x 2 rows), then an unscaled RMSNorm and a bias-free projection of output_proj_dims into
+    the text width; audio frames only through that last norm and projection (audio_embed_dim wide). Both
+    sub-configs are optional: without them the model is its text model."""
+    t = _sub(cfg, "text_config", {})
+    text = _text(cfg, t, default_type="gemma4_unified_text", fixed_type="gemma4_unified_text", tie_default=True,
+                 model_id=model_id)
+    assert text.text is not None
+    th = text.text.hidden_size
+    extra: list[Component] = []
+    dims = None
+    notes: list[str] = []
+    if cfg.has("vision_config"):
+        v = cfg.sub("vision_config")
+        patch, pool = v.int("patch_size", 16), v.int("pooling_kernel_size", 3)
+        mm, out = v.int("mm_embed_dim", 3840), v.int("output_proj_dims", 3840)
+        pixels = 3 * (patch * pool) ** 2
+        extra.append(_projector("embed_vision", (
+            Linear(name="patch_dense", in_features=pixels, out_features=mm, bias=True),
+            Linear(name="embedding_projection", in_features=out, out_features=th)),
+            other=2 * pixels + 4 * mm + v.int("mm_posemb_size", 1120) * 2 * mm))
+        # The image processor's default budget (image_processing_gemma4_unified.py): at most 280 soft
+        # tokens, each one pooled patch; no encoder layers run over them.
+        tokens = 280
+        side = int(tokens ** 0.5) * patch * pool
+        dims = VisionDims(hidden_size=mm, num_layers=1, num_heads=1, intermediate_size=mm, image_size=side,
+                          patch_size=patch * pool, patches_per_image=tokens, llm_tokens_per_image=tokens,
+                          llm_tokens_per_frame=tokens)
+        notes.append(f"images: up to {tokens} tokens each (the image processor's default max_soft_tokens), "
+                     "embedded without a vision encoder")
+    if cfg.has("audio_config"):
+        a = cfg.sub("audio_config")
+        width = a.int("audio_embed_dim", 640)
+        extra.append(_projector("embed_audio", (Linear(name="embedding_projection", in_features=width,
+                                                       out_features=th),)))
+        notes.append("audio frames are projected into the text width without an audio encoder")
+    if not extra:
+        notes.append("no vision_config or audio_config: the text model alone")
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=extra, vision=dims, notes=notes)
+
+
 BUILDERS = {"gemma3": build_gemma3, "shieldgemma2": build_gemma3, "paligemma": build_paligemma,
-            "gemma4": build_gemma4}
+            "gemma4": build_gemma4, "gemma4_unified": build_gemma4_unified}

@@ -62,7 +62,7 @@ def module_path(comp: Component, lin: Linear, layer: int, block: Block | None = 
         section = "self_attn."
     else:
         section = "mlp."
-    return f"model.layers.{layer}.{section}{lin.name}"
+    return f"{comp.layer_path}.{layer}.{section}{lin.name}"
 
 
 def is_router(lin: Linear) -> bool:

@@ -12,7 +12,7 @@ from vram.architectures.generic import Family
 from vram.architectures.layers import Part
 from vram.architectures.reader import Basics, Reading, kinds_or
 from vram.errors import UnsupportedModelError
-from vram.model import Linear
+from vram.model import Block, Component, Linear
 
 LLAMA = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
          "num_attention_heads": 32, "max_position_embeddings": 2048}
@@ -168,3 +168,22 @@ def _doge_parts(r: Reading, b: Basics, kind: str, i: int) -> Part:
 
 
 FAMILIES["doge"] = Family(modeling=_m("doge"), qk_norm="head", kinds=_doge_kinds, layer_parts=_doge_parts)
+
+
+# ---- Moshi (models/moshi/modeling_moshi.py): MoshiForCausalLM is the temporal transformer alone ----
+
+def _moshi_pad_row(r: Reading, b: Basics) -> tuple[Component, ...]:
+    """MoshiModel's embedding has vocab_size + 1 rows (the last one the padding / initial token)."""
+    return (Component(name="embed_pad_row", kind="embedding", blocks=(
+        Block(name="embed_tokens.pad_row", embedding_params=b.hidden),)),)
+
+
+# MoshiGatingMLP: fc1 to ffn_dim (gate and up, fused) and fc2 from ffn_dim / 2; bias-free attention with
+# as many KV heads as heads unless the config says; lm_head is never tied (the embedding has one row more,
+# so transformers keeps both whatever tie_word_embeddings says). Its DynamicCache keeps
+# a window of sliding_window tokens on every layer (cache_utils: a config with sliding_window and no
+# layer_types).
+FAMILIES["moshi"] = Family(modeling=_m("moshi"), fused_gate_up=True, pattern="window", extra=_moshi_pad_row,
+                           never_tied=True,
+                           dense_width=lambda r, i: r.int("ffn_dim") // 2, qkv_bias=False, o_bias=False,
+                           defaults={"ffn_dim": 22528, "sliding_window": 3000})

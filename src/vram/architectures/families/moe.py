@@ -6,9 +6,12 @@ below; DeepSeek's multi-head latent attention and DSA indexer from modeling_deep
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vram.architectures import layers as L
 from vram.architectures.generic import Family
 from vram.architectures.reader import Basics, Reading, kinds_or, layer_kinds, sliding_window
+from vram.errors import ConfigError
 from vram.model import Linear
 
 
@@ -126,8 +129,6 @@ FAMILIES.update({
                           defaults={"sliding_window": 4096, "head_dim": 128, "num_experts_per_tok": 2}),
     "mellum": Family(modeling=_m("mellum"), qk_norm="head",
                      defaults={"head_dim": 128, "sliding_window": 1024, "num_experts_per_tok": 8}),
-    "minimax_m3_vl_text": Family(modeling=_m("minimax_m3_vl"), qk_norm="head",
-                                 defaults={"head_dim": 128, "num_experts_per_tok": 4}),
     "hy_v3": Family(modeling=_m("hy_v3"), qk_norm="head",
                     defaults={"first_k_dense_replace": 1, "head_dim": 128, "num_experts_per_tok": 8,
                               "num_shared_experts": 1}),
@@ -176,3 +177,99 @@ FAMILIES["beam"] = Family(modeling=_m("beam"), qk_norm="head", q_gate=True, norm
                           layer_other=_beam_gate_bias,
                           kinds=kinds_or(lambda r, i, n: "full" if (i + 1) % 6 == 0 or i == n - 1 else "sliding"),
                           defaults={"head_dim": 128, "sliding_window": 512, "first_k_dense_replace": 3})
+
+
+def _longcat_attention(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+    """LongcatFlashMLA: DeepSeek-V3's MLA with q_a_proj, kv_a_proj_with_mqa and o_proj biased by attention_bias."""
+    bias = r.bool("attention_bias", False)
+    return L.mla(b.hidden, b.heads, kv_rank=r.int("kv_lora_rank"), q_rank=r.int("q_lora_rank"),
+                 rope=r.int("qk_rope_head_dim"), nope=r.int("qk_nope_head_dim"), v_dim=r.int("v_head_dim"),
+                 o_bias=bias, a_bias=bias)
+
+
+def _longcat_moe(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+    """The shortcut MoE of each decoder layer, counted with its first sublayer (LongcatFlashMoE): the router
+    scores n_routed_experts + zero_expert_num experts, gate_up_proj holds a row block for every one of them
+    (zero-compute experts too), down_proj for the routed ones only; a token visits moe_topk of them."""
+    if i % 2:
+        return L.Part()
+    h, e, k = b.hidden, r.int("n_routed_experts"), r.int("moe_topk")
+    zero = r.int("zero_expert_num", 0, minimum=0) if r.has("zero_expert_num") else 0
+    width = r.int("expert_ffn_hidden_size")
+    lins = (Linear(name="mlp.router.classifier", in_features=h, out_features=e + zero,
+                   bias=r.bool("router_bias", False)),
+            Linear(name="mlp.experts.gate_up_proj", in_features=h, out_features=2 * width, copies=e + zero,
+                   active_copies=k),
+            Linear(name="mlp.experts.down_proj", in_features=width, out_features=h, copies=e, active_copies=k))
+    return L.Part(linears=lins, experts_per_token=k, expert_width=width)
+
+
+# modeling_longcat_flash LongcatFlashDecoderLayer: two sublayers (MLA + dense MLP, each with its own cache and
+# norms, cached as layers 2i and 2i + 1) and one shortcut MoE per decoder layer; vram counts the sublayers.
+FAMILIES["longcat_flash"] = Family(
+    modeling=_m("longcat_flash"), sublayers=2, attention=_longcat_attention, layer_parts=_longcat_moe,
+    kinds=lambda r, n: (["full"] * n, ["dense"] * n),
+    defaults={"vocab_size": 131072, "hidden_size": 6144, "num_layers": 28, "num_attention_heads": 64,
+              "ffn_hidden_size": 12288, "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128,
+              "qk_rope_head_dim": 64, "v_head_dim": 128, "moe_topk": 12, "n_routed_experts": 512,
+              "zero_expert_num": 256, "expert_ffn_hidden_size": 2048, "max_position_embeddings": 131072})
+
+
+# ---- MiniMax-M3 (models/minimax_m3_vl/modeling_minimax_m3_vl.py, the text model) ----------------
+
+_M3_LEGACY = {"index_n_heads": "sparse_num_index_heads", "index_head_dim": "sparse_index_dim"}
+
+
+def _minimax_m3_sparse(r: Reading, n: int) -> list[bool]:
+    """Which layers are minimax_m3_sparse: layer_types, or else (MiniMaxM3VLTextConfig.__post_init__) the
+    legacy sparse_attention_config's sparse_attention_freq flags; without either every layer is full."""
+    types = r.str_list("layer_types") if isinstance(r.raw("layer_types"), list) else None
+    if types is None:
+        legacy = r.raw("sparse_attention_config")
+        flags = legacy.get("sparse_attention_freq") if isinstance(legacy, dict) else None
+        types = ["minimax_m3_sparse" if f else "full_attention" for f in flags] if isinstance(flags, list) else None
+    types = types or ["full_attention"] * n
+    unknown = sorted({t for t in types if t not in ("full_attention", "minimax_m3_sparse")})
+    if unknown or len(types) < n:
+        raise ConfigError(f"config field 'layer_types' must name full_attention or minimax_m3_sparse for each of "
+                          f"{n} layers, got {unknown[0] if unknown else len(types)!r}")
+    return [t == "minimax_m3_sparse" for t in types[:n]]
+
+
+def _minimax_m3_kinds(r: Reading, n: int) -> tuple[list[str], list[str] | None]:
+    """Every layer attends (full); mlp_layer_types (or the legacy moe_layer_freq flags, read by
+    reader.moe_layers) says sparse (routed and shared experts) or dense."""
+    _minimax_m3_sparse(r, n)
+    return ["full"] * n, None
+
+
+def _m3_index(r: Reading, key: str) -> int:
+    legacy = r.raw("sparse_attention_config")
+    if not r.given(key) and isinstance(legacy, dict) and isinstance(legacy.get(_M3_LEGACY[key]), int):
+        return int(legacy[_M3_LEGACY[key]])
+    return r.int(key)
+
+
+def _minimax_m3_attention(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
+    """GQA with per-head q/k norms; a minimax_m3_sparse layer adds MiniMaxM3VLIndexer (q_proj to
+    index_n_heads x index_head_dim, a one-head k_proj, q/k RMSNorms, no biases), whose keys the cache
+    keeps per token beside K and V (MiniMaxM3VLSparseCacheLayer.idx_keys)."""
+    part = L.attention(b.hidden, b.heads, b.kv_heads, b.head_dim, kind="full", qk_norm="head")
+    if not _minimax_m3_sparse(r, b.layers)[i]:
+        return part
+    heads, dim = _m3_index(r, "index_n_heads"), _m3_index(r, "index_head_dim")
+    assert part.attention is not None
+    return L.Part(linears=part.linears + (
+        Linear(name="indexer.q_proj", in_features=b.hidden, out_features=heads * dim),
+        Linear(name="indexer.k_proj", in_features=b.hidden, out_features=dim)),
+        other=part.other + 2 * dim, attention=replace(part.attention, index_dim=dim))
+
+
+# Routed experts of intermediate_size, one shared expert of shared_intermediate_size, dense layers of
+# dense_intermediate_size where mlp_layer_types says dense.
+FAMILIES["minimax_m3_vl_text"] = Family(
+    modeling=_m("minimax_m3_vl"), kinds=_minimax_m3_kinds, attention=_minimax_m3_attention,
+    expert_width_key="intermediate_size", dense_width_key="dense_intermediate_size",
+    shared_width_key="shared_intermediate_size",
+    defaults={"head_dim": 128, "num_experts_per_tok": 4, "index_n_heads": 4, "index_head_dim": 128,
+              "dense_intermediate_size": 12288, "shared_intermediate_size": 3072})

@@ -187,7 +187,8 @@ def _lfm3_parts(r: Reading, b: Basics, kind: str, i: int) -> L.Part:
 
 
 # LFM2's gated short convolutions (kernel conv_L_cache) between sliding and full attention layers with q/k
-# norms; the MLP is intermediate_size wide as given; embedding_norm stands where the final norm would be.
+# norms (q/k/v/o biases per attention_bias); the MLP is intermediate_size wide as given; embedding_norm
+# stands where the final norm would be.
 FAMILIES["lfm3"] = Family(modeling=_m("lfm3"), kinds=kinds_or(_lfm3_rule), mixer=_lfm2_conv, layer_parts=_lfm3_parts,
-                          qkv_bias=False, o_bias=False, qk_norm="head", tied_default=True,
+                          qk_norm="head", tied_default=True,
                           defaults={"conv_L_cache": 7, "head_dim": 128, "sliding_window": 256})
