@@ -84,6 +84,8 @@ def check_lora_targets(spec: ModelSpec, targets: tuple[str, ...]) -> None:
                          f"its decoder's Linear modules are {', '.join(known)} (also as full names, "
                          f"{paths[0] if paths else 'model.layers.0.self_attn.q_proj'}), or use attention or "
                          "all-linear")
+    if not known:  # e.g. ALBERT's one shared layer group: no per-layer decoder Linear to list or adapt
+        raise UsageError(f"--mode lora/qlora: {spec.id} has no decoder Linear module that LoRA could adapt")
     if not any(True for _ in lora_linears(spec, targets)):
         raise UsageError(f"--lora-targets {clip(','.join(targets))} adapts no Linear module of {spec.id}; "
                          "use all-linear or module names: " + ", ".join(known))
