@@ -185,12 +185,13 @@ def test_gguf_engines_refuse_formats_gguf_does_not_have(engine: str) -> None:
 
 
 def test_llamacpp_caption_names_a_stored_format_of_a_config() -> None:
-    # a pre-quantized config counted as stored once read "bf16 weights (8.03 bits/param)"
-    res = run("estimate", "deepseek-ai/DeepSeek-R1", "--engine", "llama.cpp", "-f", "json")
+    # a pre-quantized config counted as stored once read "bf16 weights (5.26 bits/param)"; MXFP4 is a ggml
+    # type, so gpt-oss stays as stored (an FP8 checkpoint is dequantized: test_llamacpp_memory.py)
+    res = run("estimate", "openai/gpt-oss-20b", "--engine", "llama.cpp", "-f", "json")
     doc = json.loads(res.stdout)  # type: ignore[attr-defined]
-    assert doc["workload"]["stored_format"] == "FP8 (128x128 block scales)"
-    text = " ".join(run("estimate", "deepseek-ai/DeepSeek-R1", "--engine", "llama.cpp").stdout.split())  # type: ignore[attr-defined]
-    assert "stored FP8 (128x128 block scales) weights" in text
+    assert doc["workload"]["stored_format"] == "MXFP4 (E2M1, E8M0 scale per 32)"
+    text = " ".join(run("estimate", "openai/gpt-oss-20b", "--engine", "llama.cpp").stdout.split())  # type: ignore[attr-defined]
+    assert "stored MXFP4 (E2M1, E8M0 scale per 32) weights" in text
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang", "llama.cpp", "ollama"])

@@ -242,3 +242,33 @@ def test_state_flags_mean_nothing_without_state_layers(engine: str, flag: str, v
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{flag} means nothing" in lines[0] and "no Mamba" in lines[0]
+
+
+def test_sglang_refusal_with_an_empty_state_pool_is_a_verdict_not_a_crash() -> None:
+    # Nemotron 3 Ultra in bf16 on 8 H200: the static region leaves no state slot; the workload's batch was 0
+    args = ["nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16", "--engine", "sglang", "--gpu", "h200", "-tp", "8"]
+    res = CliRunner().invoke(app, ["estimate", *args, "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    EstimateDocument.model_validate(doc)
+    assert doc["engine"]["starts"] is False and doc["engine"]["state_slots"] == 0
+    assert CliRunner().invoke(app, ["check", *args]).exit_code == 1
+
+
+def test_vllm_profiles_a_native_resolution_vlm_without_pixel_bounds() -> None:
+    res = CliRunner().invoke(app, ["check", "Qwen/Qwen3-VL-32B-Instruct", "--engine", "vllm", "--gpu", "h100",
+                                   "--format", "json"])
+    assert res.exit_code in (0, 1), res.stderr
+    assert json.loads(res.stdout)["engine"]["name"] == "vllm"
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "ollama"])
+def test_llamacpp_refuses_a_model_type_it_cannot_convert(engine: str, tmp_path: Path) -> None:
+    # transformers' RWKV (v4): convert_hf_to_gguf.py converts RWKV-6 and RWKV-7 only (presets/llamacpp.json)
+    (tmp_path / "config.json").write_text(json.dumps(SWEEP["entries"]["rwkv"]["config"]))
+    res = runner.invoke(app, ["estimate", str(tmp_path), "--engine", engine, "--gpu", "h100"])
+    assert res.exit_code == 3 and res.stdout == ""
+    assert "no converter" in res.stderr and "RWKV-4" in res.stderr
+    # a state model it converts (Mamba-2) is served
+    (tmp_path / "config.json").write_text(json.dumps(config("mamba2")))
+    assert runner.invoke(app, ["estimate", str(tmp_path), "--engine", engine, "--gpu", "h100"]).exit_code == 0

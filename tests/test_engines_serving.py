@@ -126,3 +126,13 @@ def test_sglang_defaults_follow_server_args() -> None:
     e = doc["engine"]
     free = H100 - presets.runtime().cuda_context_bytes
     assert e["kv_tokens"] == (int(free * mfs) - e["weights_bytes"]) // 131072
+
+
+def test_vllm_refuses_a_model_type_it_removed() -> None:
+    # presets/engines.json removed_model_types: Llama 3.2 Vision (mllama) left vLLM with the V0 engine.
+    res = CliRunner().invoke(app, ["estimate", "meta-llama/Llama-3.2-11B-Vision", "--engine", "vllm", "--gpu", "h100"])
+    assert res.exit_code == 3 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not serve model_type 'mllama'" in lines[0]
+    ok = CliRunner().invoke(app, ["estimate", "meta-llama/Llama-3.2-11B-Vision", "--engine", "transformers"])
+    assert ok.exit_code == 0

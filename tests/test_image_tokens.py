@@ -154,3 +154,14 @@ def test_pinpoint_ranges_of_the_training_scripts() -> None:
     assert set(vision.pinpoints) == {(384, 384), (384, 768), (768, 384), (768, 768)}
     assert not any("image_grid_pinpoints is not in the config" in n
                    for n in spec_from_config(cfg, model_id="x/y", towers=presets.find_tower).notes)
+
+
+def test_native_resolution_without_pixel_bounds_is_not_clamped() -> None:
+    # Qwen3-VL and Kimi-K2.5 state no min_pixels/max_pixels (0): vLLM's profile image divided by that bound
+    from vram.imagetokens import smart_resize
+    from vram.sources import resolve
+
+    assert smart_resize(448, 448, factor=32, min_pixels=0, max_pixels=0) == (448, 448)
+    v = resolve("Qwen/Qwen3-VL-32B-Instruct").spec.vision
+    assert v is not None and v.max_pixels == 0
+    assert v.image_tokens(448, 448) == (784 // 4, 784)  # (448 / 16)^2 patches, 2x2 merged

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.gguf_writer import gguf_bytes, llama_gguf
@@ -179,3 +180,25 @@ def test_hybrid_config_without_gguf_uses_the_state_cache(tmp_path: Path) -> None
     assert e["rs_buffer_bytes"] == 4 * (1536 * 4 + 8192 * 4)
     assert e["kv_bytes_per_cell"] == 2 * (2 * 32 * 2 * 2)
     assert e["kv_buffer_bytes"] == 2 * 2 * (2 * 32 * 2 * 1024)  # the hybrid's cache: n_ctx cells
+
+
+def _json(*args: str) -> dict[str, Any]:
+    res = runner.invoke(app, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    doc: dict[str, Any] = json.loads(res.stdout)
+    return doc
+
+
+@pytest.mark.parametrize("engine_name", ["llama.cpp", "ollama"])
+def test_a_checkpoint_stored_in_a_format_gguf_lacks_is_counted_dequantized(engine_name: str) -> None:
+    # --dtype fp8 is refused for llama.cpp (GGUF has no FP8 type), so --dtype auto on an FP8 checkpoint must not
+    # price FP8 either: convert_hf_to_gguf.py dequantizes it; the unquantized twin gives the same weights.
+    fp8 = _json("estimate", "Qwen/Qwen3-32B-FP8", "--engine", engine_name)
+    plain = _json("estimate", "Qwen/Qwen3-32B", "--engine", engine_name)
+    assert fp8["workload"]["dtype"] == "bf16" and fp8["workload"]["stored_format"] is None
+    assert fp8["breakdown"]["weights_bytes"] == plain["breakdown"]["weights_bytes"]
+    assert any("convert_hf_to_gguf.py dequantizes" in n for n in fp8["notes"])
+    assert not any(n.startswith("pre-quantized (") for n in fp8["notes"])
+    # MXFP4 is a ggml type: gpt-oss keeps its experts as stored
+    oss = _json("estimate", "openai/gpt-oss-20b", "--engine", engine_name)
+    assert oss["workload"]["dtype"] == "stored" and oss["weights"]["bits_per_parameter"] < 6

@@ -52,3 +52,19 @@ def test_zamba_7b_training_is_far_smaller_with_the_fused_kernels(tmp_path: Path)
     assert torch > 200 * 2**30 > 10 * fused
     res = runner.invoke(app, ["estimate", str(tmp_path), "--mamba-kernels", "cuda"])
     assert res.exit_code == 2 and "--mamba-kernels" in res.stderr
+
+
+def test_mamba2_fused_training_saves_the_projection_and_the_scan_output() -> None:
+    # mamba2 sweep config: hidden 4,096, 64 pure Mamba-2 layers, in_proj out 18,560, inner 8,192, bf16.
+    spec = spec_from_config(SWEEP["entries"]["mamba2"]["config"], model_id="mamba2")
+
+    def per_layer(kernels: str) -> int:
+        w = build_workload(dtype="bf16", mode="training", seq_len=2048, batch_size=1, mamba_kernels=kernels)
+        term = next(t for t in estimate(spec, w).terms if t.name == "decoder layers (saved for backward)")
+        return int(term.values["per_layer_bytes"])
+
+    # MambaSplitConv1dScanCombinedFn saves zxbcdt (18,560) and out_x (8,192) in bf16; the layer's one
+    # norm saves its fp32 input and bf16 output (6 x 4,096): 78,080 bytes per token x 2,048 tokens.
+    assert per_layer("fused") == 2048 * (2 * (18_560 + 8_192) + 6 * 4_096) == 159_907_840
+    # the torch path also keeps the convolution's input and output and its float32 chunked-scan tensors
+    assert per_layer("torch") == 2048 * (2 * (18_560 + 2 * 10_240 + 8_192) + 4 * 180_224 + 6 * 4_096)

@@ -65,6 +65,17 @@ def test_gpt_oss_preset_has_mxfp4_experts() -> None:
     assert abs(doc["breakdown"]["weights_bytes"] - 13.76e9) < 0.01e9
 
 
+
+def test_gemma4_nvfp4_quantizes_the_experts_beside_the_dense_mlp() -> None:
+    """Gemma 4's routed experts are the layer's own child (layers.N.experts), beside its dense MLP
+    (layers.N.mlp): ModelOpt's ignore list names every layer's mlp*, which must not reach the experts."""
+    doc = doc_of("estimate", "nvidia/Gemma-4-26B-A4B-NVFP4")
+    experts = 30 * 128 * 3 * 704 * 2816  # layers x experts x (gate, up, down) x moe width x hidden
+    other = doc["model"]["parameters"] - experts
+    by_hand = experts // 2 + experts // 16 + 2 * other  # E2M1 values, an FP8 scale per 16, the rest bf16
+    assert 0 <= doc["breakdown"]["weights_bytes"] - by_hand < 2**20  # per-tensor fp32 global scales
+    assert doc["weights"]["bits_per_parameter"] < 6
+
 def test_preset_local_config_and_hub_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.fakehub import FakeHub
 

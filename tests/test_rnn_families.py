@@ -99,14 +99,16 @@ def test_xlstm_weight_modes_and_biases() -> None:
     assert spec_from_config(odd, model_id="x").parameters == 3_484_536
 
 
-def test_llamacpp_counts_and_shows_rwkv_s_recurrent_state(tmp_path: Path) -> None:
-    # llama-memory-recurrent: per layer r (token shift, 2 x hidden) and s (the WKV state; transformers' v4
-    # keeps numerator, denominator and maximum, 3 x hidden) in f32, one cell per sequence:
-    # 32 layers x 5 x 4096 x 4 bytes = 2,621,440 bytes
+def test_llamacpp_refuses_rwkv_v4_and_shows_a_small_recurrent_state(tmp_path: Path) -> None:
+    # convert_hf_to_gguf.py converts RWKV-6 and RWKV-7, not transformers' RWKV-4: no GGUF, exit 3
     (tmp_path / "config.json").write_text(json.dumps(CONFIG))
     res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "llama.cpp", "--format", "json"])
+    assert res.exit_code == 3 and "RWKV-4" in res.stderr
+    # llama-memory-recurrent: per Mamba layer r ((kernel - 1) x channels = 6,144 - 1,536) and s (inner x
+    # state = 24,576) in f32, one cell per sequence: 32 layers x 29,184 x 4 bytes = 3,735,552 bytes
+    (tmp_path / "config.json").write_text(json.dumps(SWEEP["entries"]["mamba"]["config"]))
+    res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "llama.cpp", "--format", "json"])
     assert res.exit_code == 0, res.stderr
-    doc = json.loads(res.stdout)
-    assert doc["engine"]["rs_buffer_bytes"] == 32 * 5 * 4096 * 4 == 2_621_440
+    assert json.loads(res.stdout)["engine"]["rs_buffer_bytes"] == 32 * (4608 + 24576) * 4 == 3_735_552
     text = CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "llama.cpp"]).stdout
-    assert "recurrent-state buffer" in text and "2,621,440 bytes" in " ".join(text.split())
+    assert "recurrent-state buffer" in text and "3,735,552 bytes" in " ".join(text.split())

@@ -147,3 +147,15 @@ def test_lora_targets_attention_only() -> None:
     spec = spec_of("meta-llama__Meta-Llama-3-8B-Instruct")
     _, e = states(spec, dtype="bf16", mode="lora", lora_rank=8, lora_targets="q_proj,v_proj")
     assert e.trainable_parameters == 32 * 8 * ((4096 + 4096) + (4096 + 1024))
+
+
+def test_lora_on_a_model_without_decoder_linears_says_so(tmp_path: Any) -> None:
+    # ALBERT: the refusal suggested all-linear (which was given) and listed no module names
+    from pathlib import Path
+
+    sweep = json.loads((Path(__file__).parent / "data" / "golden_sweep.json").read_text())["entries"]
+    (tmp_path / "config.json").write_text(json.dumps(sweep["albert"]["config"]))
+    res = CliRunner().invoke(app, ["estimate", str(tmp_path), "--mode", "qlora"])
+    assert res.exit_code == 2
+    line = res.stderr.strip()
+    assert "no decoder Linear module that LoRA could adapt" in line and not line.endswith(":")

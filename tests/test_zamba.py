@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from vram.architectures import spec_from_config
@@ -88,3 +89,11 @@ def test_vllm_does_not_serve_zamba_v1_by_its_registry(tmp_path: Path) -> None:
     assert len(lines) == 1 and "does not serve model_type 'zamba'" in lines[0] and "zamba2" in lines[0]
     (tmp_path / "config.json").write_text(json.dumps(SWEEP["entries"]["zamba2"]["config"]))
     assert CliRunner().invoke(app, ["estimate", str(tmp_path), "--engine", "vllm", "--gpu", "h100"]).exit_code == 0
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen3.5-27B", "Qwen/Qwen3.5-35B-A3B"])
+def test_vllm_serves_qwen3_5(model: str) -> None:
+    # The 2026 vLLM registry lists Qwen3_5ForConditionalGeneration / Qwen3_5MoeForConditionalGeneration.
+    res = CliRunner().invoke(app, ["estimate", model, "--engine", "vllm", "--gpu", "h100", "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["engine"]["name"] == "vllm"

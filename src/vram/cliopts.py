@@ -44,10 +44,12 @@ Checkpointing = Annotated[bool | None, typer.Option("--gradient-checkpointing/--
                                                          "(default off, or the --framework's).")]
 AttentionOpt = Annotated[str, typer.Option("--attention", help="sdpa | flash | eager (eager materialises the "
                                                                "attention scores).")]
-MambaKernels = Annotated[str, typer.Option("--mamba-kernels", help="fused | torch: Mamba-1 layers run mamba_ssm's "
-                                                                 "fused selective scan (transformers' choice when "
-                                                                 "mamba-ssm and causal-conv1d are installed) or the "
-                                                                 "torch scan, which keeps far more activations.")]
+MambaKernels = Annotated[str, typer.Option("--mamba-kernels", help="fused | torch: Mamba layers run mamba_ssm's "
+                                                                 "fused kernels (Mamba-1's selective scan; in "
+                                                                 "training Mamba-2's split-conv1d scan; "
+                                                                 "transformers' choice when mamba-ssm and "
+                                                                 "causal-conv1d are installed) or the torch scan, "
+                                                                 "which keeps far more activations.")]
 Images = Annotated[int, typer.Option("--images", help="Images per sequence (multimodal models).")]
 Frames = Annotated[int, typer.Option("--frames", help="Video frames per sequence (video models).")]
 ImageSize = Annotated[str | None, typer.Option("--image-size", help="WIDTHxHEIGHT of the images (native-resolution "

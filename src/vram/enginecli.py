@@ -151,6 +151,30 @@ class EngineRun:
                              "tensor types (leave --dtype out, or pick another file with --gguf-file)")
         if self.resolved.gguf is None:
             check_gguf_engine_format(self.engine.name, self.workload.weight_format)
+            self._dequantized_for_gguf()
+
+    def _dequantized_for_gguf(self) -> None:
+        """llama.cpp and Ollama run GGUF: a checkpoint stored in a format GGUF has no type for (FP8, NVFP4, GPTQ,
+        AWQ...) reaches them through llama.cpp's convert_hf_to_gguf.py, which dequantizes it, so --dtype auto counts
+        it in the unquantized dtype, as an unquantized checkpoint, with a note in place of the pre-quantized one."""
+        spec, w = self.resolved.spec, self.workload
+        if self.engine.name not in ("llama.cpp", "ollama") or not w.stored_weights:
+            return
+        scheme = spec.stored_scheme
+        if spec.stored_weight_bytes is None:
+            if scheme is None:
+                return
+            formats = [scheme.fmt, *(scheme.per_module or {}).values()]
+            if all(f.kind in ("float", "gguf") or f.name in GGML_QUANTIZED for f in formats):
+                return
+        what = scheme.label if scheme is not None and spec.stored_weight_bytes is None else spec.quantization
+        note = (f"--engine {self.engine.name} runs GGUF, which has no type for the checkpoint's "
+                f"{what or 'quantized'} weights: llama.cpp's convert_hf_to_gguf.py dequantizes them, so they are "
+                f"counted in {w.weight_format.name}; --dtype q8_0 ... q2_k for a quantized GGUF, or give the .gguf "
+                "file")
+        notes = tuple(n for n in spec.notes if not n.startswith("pre-quantized (")) + (note,)
+        self.workload = replace(w, stored_weights=False)
+        self.resolved = replace(self.resolved, spec=replace(spec, notes=notes))
 
     def input(self, workload: Any = None) -> EngineInput:
         return EngineInput(spec=self.resolved.spec, workload=workload or self.workload, settings=self.settings,

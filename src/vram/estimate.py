@@ -127,7 +127,8 @@ def estimate(spec: ModelSpec, workload: Workload, *, gguf_types: dict[str, Forma
     act, act_terms = activations(spec, w, training=training,
                                  loss_free_bytes=_free_at_loss(spec, w, weights, by_comp) if training else None)
     terms.extend(act_terms)
-    if any(b.state is not None and b.state.mixer == "mamba1" for b in spec.decoder_blocks()):
+    if any(b.state is not None and (b.state.mixer == "mamba1" or (b.state.mixer == "mamba2" and training))
+           for b in spec.decoder_blocks()):
         notes.append("Mamba layers run mamba_ssm's fused selective scan, as transformers does when mamba-ssm and "
                      "causal-conv1d are installed (--mamba-kernels torch: its torch scan, which keeps float32 "
                      "inner x state tensors for the whole sequence)" if w.mamba_kernels == "fused" else

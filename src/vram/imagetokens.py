@@ -88,7 +88,7 @@ def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_p
         raise UsageError(f"--image-size {width}x{height}: the Qwen2-VL processor refuses aspect ratios above 200")
     h = round(height / factor) * factor
     w = round(width / factor) * factor
-    if h * w > max_pixels:
+    if max_pixels and h * w > max_pixels:  # 0: the model states no bound
         beta = math.sqrt(height * width / max_pixels)
         h = max(factor, math.floor(height / beta / factor) * factor)
         w = max(factor, math.floor(width / beta / factor) * factor)

@@ -17,7 +17,7 @@ from vram._data import check_positive
 from vram.imagetokens import anyres_tokens, smart_resize
 from vram.quantization import StoredScheme
 
-ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "mtp", "other"]
+ComponentKind = Literal["embedding", "decoder", "head", "vision", "projector", "mtp", "encoder", "other"]
 AttentionKind = Literal["full", "sliding", "chunked", "mla", "cross"]
 
 
@@ -210,6 +210,9 @@ class Component:
     blocks: tuple[Block, ...]
     loaded: bool = True
     """False for stored parts that the runtime does not build (DeepSeek's MTP layer)."""
+    layer_path: str = "model.layers"
+    """Module path of the list holding the layers in transformers (``model.language_model.layers`` inside
+    most vision-language models): PEFT's full names and regexes match below it."""
 
     @property
     def params(self) -> int:
@@ -410,6 +413,10 @@ class ModelSpec:
 
     def decoder_blocks(self) -> list[Block]:
         return [b for c in self.components if c.kind == "decoder" and c.loaded for b in c.blocks]
+
+    def encoder_blocks(self) -> list[Block]:
+        """An encoder-decoder's encoder layers (run over the encoder input, once per sequence)."""
+        return [b for c in self.components if c.kind == "encoder" and c.loaded for b in c.blocks if b.is_layer]
 
     def cache_blocks(self) -> list[Block]:
         """The blocks whose attention the KV cache holds: the decoder's and an encoder's streaming cache."""

@@ -99,10 +99,21 @@ def _prefixed(path: str) -> tuple[str, ...]:
 
 
 def spellings(path: str) -> tuple[str, ...]:
+    """``path`` and the other names a checkpoint may give that module (:func:`_spellings`)."""
+    names = _spellings(path)
+    return names if path in names else (path, *names)
+
+
+def _spellings(path: str) -> tuple[str, ...]:
     """The names a checkpoint may give the module at ``path``: inside a vision-language wrapper the text
     decoder's layers are ``model.language_model.layers.N`` (transformers 5.x) or
     ``language_model.model.layers.N`` (older transformers, remote code such as Kimi-K2.5), and its head
-    ``language_model.lm_head``; ignore lists are written with the checkpoint's own names."""
+    ``language_model.lm_head``; ignore lists are written with the checkpoint's own names. ``path`` may
+    use any of these spellings (Component.layer_path)."""
+    for prefix in (*_TEXT_PREFIXES, "model.text_model."):
+        if path.startswith(prefix + "layers."):
+            path = "model." + path[len(prefix):]
+            break
     if ".mlp.shared_expert." in path:
         # One shared expert module is mlp.shared_expert (Qwen MoE) or mlp.shared_experts (DeepSeek, Kimi, GLM).
         plural = path.replace(".mlp.shared_expert.", ".mlp.shared_experts.")

@@ -34,6 +34,20 @@ def _layers(mods: list[ModuleBytes]) -> list[ModuleBytes]:
     return [m for m in mods if m.component.kind == "decoder" and m.block.is_layer]
 
 
+def _inside(mods: list[ModuleBytes]) -> int:
+    """Bytes of the parts inside each decoder layer (Block.within_layers: an encoder-decoder's
+    cross-attention), which load and run with the layer they sit in."""
+    return sum(m.per_layer_bytes for m in mods if m.component.kind == "decoder" and m.block.within_layers)
+
+
+def _units(order: list[ModuleBytes]) -> list[tuple[ModuleBytes, int]]:
+    """(module, bytes) of each unit that is placed or loaded whole: one per layer, the parts inside
+    the layers folded into it."""
+    inside = _inside(order)
+    return [(m, m.per_layer_bytes + (inside if m.component.kind == "decoder" and m.block.is_layer else 0))
+            for m in order if not m.block.within_layers for _ in range(m.block.count)]
+
+
 def _with(est: Estimate, *, weights: int, kv: int, act: int, cpu: int, terms: list[Term], notes: list[str]) -> Estimate:
     b = est.breakdown
     breakdown = Breakdown(weights_bytes=weights, kv_cache_bytes=kv, activations_bytes=act,
@@ -57,7 +71,7 @@ def layered(spec: ModelSpec, w: Workload, est: Estimate, gguf_types: dict[str, F
     if not spec.has_architecture or spec.text is None:
         raise UsageError("--runtime layered needs the model's layers: name a model or a config, not a size")
     mods = module_bytes(spec, w, gguf_types)
-    largest = max(mods, key=lambda m: m.per_layer_bytes)
+    largest, largest_bytes = max(_units(mods), key=lambda u: u[1])
     n_layers = sum(m.block.count for m in _layers(mods)) or 1
     kv_total, _ = kv_cache(spec, w)
     kv_slice = -(-kv_total // n_layers)
@@ -68,15 +82,15 @@ def layered(spec: ModelSpec, w: Workload, est: Estimate, gguf_types: dict[str, F
     act = max(act, w.batch_size * (spec.text.logits_width or spec.text.vocab_size) * (c + 4))
     disk = sum(m.total_bytes for m in mods)
     name = f"{largest.component.name}.{largest.block.name}"
-    plan = LayeredPlan(largest_module=name, largest_module_bytes=largest.per_layer_bytes,
+    plan = LayeredPlan(largest_module=name, largest_module_bytes=largest_bytes,
                        disk_read_per_token_bytes=disk)
-    terms = [Term(component="weights", name=f"largest module on the GPU: {name}", bytes=largest.per_layer_bytes,
+    terms = [Term(component="weights", name=f"largest module on the GPU: {name}", bytes=largest_bytes,
                   formula="max over modules (a decoder layer, the embeddings, lm_head, vision tower) of its bytes",
                   values={"disk_read_per_token_bytes": disk}, source="AirLLM layered inference")]
     notes = [f"layered: one module at a time on the GPU; every forward pass (each generated token) reads "
              f"{disk:,} bytes of weights from disk", "the KV cache of the other layers waits in CPU memory"]
-    return _with(est, weights=largest.per_layer_bytes, kv=kv_slice, act=act,
-                 cpu=kv_total - kv_slice + largest.per_layer_bytes, terms=terms, notes=notes), plan
+    return _with(est, weights=largest_bytes, kv=kv_slice, act=act,
+                 cpu=kv_total - kv_slice + largest_bytes, terms=terms, notes=notes), plan
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,8 +115,8 @@ def offload(spec: ModelSpec, w: Workload, est: Estimate, gguf_types: dict[str, F
     order = ([m for m in mods if m.component.kind in ("vision", "projector", "embedding")]
              + [m for m in mods if m.component.kind == "decoder"]
              + [m for m in mods if m.component.kind not in ("vision", "projector", "embedding", "decoder")])
-    units = [(m, m.per_layer_bytes) for m in order for _ in range(m.block.count)]
-    largest_layer = max((m.per_layer_bytes for m in _layers(mods)), default=0)
+    units = _units(order)
+    largest_layer = max((m.per_layer_bytes for m in _layers(mods)), default=0) + _inside(mods)
     gpu = cpu = disk = 0
     gpu_layers = cpu_layers = disk_layers = 0
     offloading = False
@@ -167,8 +181,10 @@ def compress(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format], *, alg
     c = w.compute_format.flat_bytes(1)
     h = spec.text.hidden_size
     layers = _layers(mods)
-    hessians = max((sum(4 * lin.in_features ** 2 * lin.copies for lin in m.block.linears) for m in layers),
-                   default=0) if algorithm in ("gptq", "sparsegpt") else 0
+    inside = [m for m in mods if m.component.kind == "decoder" and m.block.within_layers]
+    inside_hessians = sum(4 * lin.in_features ** 2 * lin.copies for m in inside for lin in m.block.linears)
+    hessians = max((sum(4 * lin.in_features ** 2 * lin.copies for lin in m.block.linears) + inside_hessians
+                    for m in layers), default=0) if algorithm in ("gptq", "sparsegpt") else 0
     workspace = max((4 * lin.in_features ** 2 for m in layers for lin in m.block.linears),
                     default=0) if algorithm in ("gptq", "sparsegpt") else 0
     tokens = min(batch_size, samples) * seq_len  # one calibration batch on the GPU; the rest waits on the CPU
@@ -179,7 +195,7 @@ def compress(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format], *, alg
         calib = tokens * c * (2 * h + h + widest)  # layer input and output, plus the inputs of each Linear group
     else:
         calib = 2 * tokens * h * c  # the layer's inputs and outputs for the calibration batch
-    layer = max((m.per_layer_bytes for m in layers), default=0)
+    layer = max((m.per_layer_bytes for m in layers), default=0) + _inside(mods)
     vision = sum(m.total_bytes for m in mods if m.component.kind in ("vision", "projector"))
     overhead = w.runtime.cuda_context_bytes
     text_unit = layer + hessians + workspace + calib

@@ -103,6 +103,28 @@ def _no_towers(name: str) -> Mapping[str, Any] | None:
     return None
 
 
+# Where transformers 5.23 puts the language model's layers in its vision-language classes (read off each
+# ...ForConditionalGeneration built on the meta device from tests/data/golden_sweep.json's configs):
+# model.language_model.layers unless listed here. Remote-code and other composites keep model.layers.
+_TEXT_LAYERS = "model.language_model.layers"
+_TEXT_LAYERS_ELSEWHERE = {"idefics2": "model.text_model.layers", "idefics3": "model.text_model.layers",
+                          "smolvlm": "model.text_model.layers", "llama4": "language_model.model.layers"}
+_COMPOSITES = frozenset({
+    "cohere2_vision", "deepseek_vl", "gemma3", "gemma4", "glm46v", "glm4v", "glm4v_moe", "idefics2", "idefics3",
+    "internvl", "kimi_k25", "lfm2_vl", "lighton_ocr", "llama4", "llava", "llava_next", "llava_next_video",
+    "llava_onevision", "mistral3", "mllama", "paligemma", "qwen2_5_vl", "qwen2_vl", "qwen3_5", "qwen3_5_moe",
+    "qwen3_vl", "qwen3_vl_moe", "shieldgemma2", "smolvlm", "video_llava", "vipllava"})
+
+
+def _with_layer_path(spec: ModelSpec, model_type: str) -> ModelSpec:
+    """A transformers vision-language model's decoder layers under their real module path."""
+    if model_type not in _COMPOSITES or not any(c.kind == "vision" for c in spec.components):
+        return spec
+    path = _TEXT_LAYERS_ELSEWHERE.get(model_type, _TEXT_LAYERS)
+    return replace(spec, components=tuple(replace(c, layer_path=path) if c.kind == "decoder" else c
+                                          for c in spec.components))
+
+
 def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerLookup = _no_towers) -> ModelSpec:
     """Build the ModelSpec of a config.json mapping.
 
@@ -120,7 +142,8 @@ def spec_from_config(config: Mapping[str, Any], *, model_id: str, towers: TowerL
             spec = build_llava_next_original(cfg, known, model_id=model_id, towers=towers)
             return _as_class(spec, model_type, known, cfg)
         if _index.MODULE_OF.get(known) in _index.MULTIMODAL:
-            return _as_class(_index.build(cfg, known, model_id=model_id), model_type, known, cfg)
+            return _as_class(_with_layer_path(_index.build(cfg, known, model_id=model_id), known), model_type, known,
+                             cfg)
         return build_text_model(cfg, model_type, model_id=model_id)
     except UnsupportedModelError:
         raise

@@ -48,7 +48,7 @@ def build_whisper(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         return (Linear(name="fc1", in_features=d, out_features=width, bias=True),
                 Linear(name="fc2", in_features=width, out_features=d, bias=True))
 
-    encoder = Component(name="encoder", kind="other", blocks=(
+    encoder = Component(name="encoder", kind="encoder", blocks=(
         Block(name="conv", other_params=mels * d * 3 + d + d * d * 3 + d, embedding_params=src * d),
         Block(name="encoder_layer", count=e_layers, linears=_attn("self_attn.", d, d, bias=True, k_bias=False)
               + mlp(e_ffn), other_params=4 * d, attention=Attention(kind="full", num_heads=e_heads,
@@ -120,7 +120,7 @@ def build_t5(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     # LongT5's transient-global encoder attention: a global relative-bias table beside the local one
     # (first layer) and a LayerNorm of the global inputs in every layer.
     tglobal = model_type == "longt5" and c.str("encoder_attention_type") == "transient-global"
-    encoder = Component(name="encoder", kind="other",
+    encoder = Component(name="encoder", kind="encoder",
                         blocks=stack("encoder_layer", e_layers, d if tglobal else 0, buckets if tglobal else 0)
                         + (Block(name="encoder_final_norm", other_params=d),))
     cross = Block(name="cross_attention", within_layers=True, count=d_layers,

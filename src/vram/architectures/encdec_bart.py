@@ -154,7 +154,7 @@ def build_bart_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     dec_extra = stack_norms + (2 * _prompt(c, d, d_layers) if use_prompt else 0)
     components = [Component(name="embeddings", kind="embedding", blocks=(
                       Block(name="embed_tokens", embedding_params=tables + e_pos + d_pos),)),
-                  Component(name="encoder", kind="other", blocks=tuple(enc_blocks)),
+                  Component(name="encoder", kind="encoder", blocks=tuple(enc_blocks)),
                   Component(name="decoder", kind="decoder", blocks=(self_layer, cross, Block(
                       name="decoder_norms", other_params=dec_extra)))]
     if not tied:

@@ -75,7 +75,7 @@ def build_t5gemma(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     eh, e_blocks, n_enc, _, e_vocab = _stack(enc_cfg, "encoder", cross_from=None)
     dh, d_blocks, n_dec, d_heads, d_vocab = _stack(dec_cfg, "decoder", cross_from=eh)
     tied = cfg.bool("tie_word_embeddings", True)
-    components = [Component(name="encoder", kind="other", blocks=(
+    components = [Component(name="encoder", kind="encoder", blocks=(
                       Block(name="encoder.embed_tokens", embedding_params=e_vocab * eh),) + e_blocks + (
                       Block(name="encoder.norm", other_params=eh),)),
                   Component(name="embeddings", kind="embedding", blocks=(

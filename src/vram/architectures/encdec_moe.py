@@ -82,7 +82,7 @@ def _spec(cfg: Cfg, c: Cfg, model_type: str, *, model_id: str, d: int, vocab: in
     tied = c.bool("tie_word_embeddings", True)
     components = [Component(name="embeddings", kind="embedding", blocks=(
                       Block(name="shared", embedding_params=(1 if tied else 3) * vocab * d),)),
-                  Component(name="encoder", kind="other", blocks=encoder),
+                  Component(name="encoder", kind="encoder", blocks=encoder),
                   Component(name="decoder", kind="decoder", blocks=decoder[:-1] + (cross, decoder[-1]))]
     if not tied:
         components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(

@@ -83,7 +83,7 @@ def build_prophetnet(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     d_hd = c.divides("hidden_size", d, "num_decoder_attention_heads", d_heads)
     tied = c.bool("tie_word_embeddings", True)
     rel = c.int("num_buckets") * d_heads
-    encoder = Component(name="encoder", kind="other", blocks=(
+    encoder = Component(name="encoder", kind="encoder", blocks=(
         Block(name="encoder_embeddings", embedding_params=positions * d, other_params=2 * d),
         Block(name="encoder_layer", count=n_enc, linears=_attn("self_attn.", d) + _mlp(d, c.int("encoder_ffn_dim")),
               other_params=4 * d, attention=_full(e_heads, e_hd), mlp_width=c.int("encoder_ffn_dim"),
@@ -120,7 +120,7 @@ def build_pegasus_x(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     d_hd = c.divides("d_model", d, "decoder_attention_heads", d_heads)
     e_ffn, d_ffn = c.int("encoder_ffn_dim"), c.int("decoder_ffn_dim")
     tied = c.bool("tie_word_embeddings", True)
-    encoder = Component(name="encoder", kind="other", blocks=(
+    encoder = Component(name="encoder", kind="encoder", blocks=(
         Block(name="embed_global", embedding_params=c.int("num_global_tokens") * d),
         Block(name="encoder_layer", count=n_enc, linears=_attn("self_attn.", d, bias=False) + _mlp(d, e_ffn),
               other_params=6 * d, attention=_full(e_heads, e_hd), mlp_width=e_ffn, gated_mlp=False),

@@ -13,7 +13,8 @@
   keeps both; ``big_bird`` (block-sparse attention, same weights; its masked-LM class keeps the
   pooler), ``yoso``, ``mra`` (two more position rows) and ``nystromformer`` (and a depthwise
   convolution of ``conv_kernel_size`` per head), and ``xmod`` (a bottleneck adapter per language in
-  every layer). Files: ``models/<type>/modeling_<type>.py`` of transformers 5.23.
+  every layer), and ``esm`` (ESM-2: pre-norm, rotary or absolute positions, a contact head).
+  Files: ``models/<type>/modeling_<type>.py`` of transformers 5.23.
 
 A config that is an encoder (its model_type is an encoder-only type of transformers' masked-LM
 mapping, or its ``architectures`` names a ``...ForMaskedLM`` class) and has no builder here is
@@ -162,6 +163,16 @@ def build_xlm_roberta(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     # (RoBERTa-PreLayerNorm keeps both).
     embed_norm = 0 if model_type in _PRE_NORM else 2 * h
     final_norm = 2 * h if model_type in _PRE_NORM or model_type == "roberta-prelayernorm" else 0
+    contact = 0
+    if model_type == "esm":
+        # ESM-2 (models/esm/modeling_esm.py): pre-norm layers, no token types, positions only when absolute
+        # (rotary otherwise), the embedding LayerNorm only with emb_layer_norm_before, a final
+        # emb_layer_norm_after, and EsmModel's contact-prediction head (one weight per layer x head, a bias).
+        if not cfg.has("vocab_size"):
+            raise ConfigError("config of model_type 'esm' lacks 'vocab_size' (EsmConfig has no default)")
+        types, rows = 0, positions if c.str("position_embedding_type", "absolute") == "absolute" else 0
+        embed_norm = 2 * h if c.bool("emb_layer_norm_before", False) else 0
+        final_norm, contact = 2 * h, n_layers * heads + 1
     if model_type == "xmod":
         # X-MOD: a bottleneck adapter per language in every layer (dense1, dense2 with biases, h /
         # adapter_reduction_factor wide), an adapter LayerNorm when adapter_layer_norm; pre_norm adds a
@@ -192,13 +203,16 @@ def build_xlm_roberta(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         dense = Linear(name="lm_head.dense", in_features=h, out_features=h, bias=True)
         # The head's own bias is a parameter beside the decoder; tied, the decoder's weight is the word
         # embeddings and its bias that one. Untied, the decoder keeps a bias of its own as well.
+        # ESM's decoder has no bias of its own (EsmLMHead keeps one bias beside it, tied or not).
         head = ((Block(name="lm_head", linears=(dense,), other_params=2 * h + vocab),) if tied else
                 (Block(name="lm_head", linears=(dense, Linear(name="lm_head.decoder", in_features=h,
-                                                              out_features=vocab, bias=True)),
+                                                              out_features=vocab, bias=model_type != "esm")),
                        other_params=2 * h + vocab),))
         if model_type in _MLM_POOLER:
             head += (Block(name="pooler", linears=(
                 Linear(name="pooler.dense", in_features=h, out_features=h, bias=True),)),)
+    if contact:
+        head += (Block(name="contact_head", other_params=contact),)
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
                     max_position_embeddings=positions, causal=False,
                     logits_width=labels if kind == "classifier" else (None if kind == "mlm" else h),
@@ -215,4 +229,5 @@ BUILDERS = {"modernbert": build_modernbert, "bert": build_xlm_roberta, "xlm-robe
             "camembert": build_xlm_roberta, "data2vec-text": build_xlm_roberta, "ibert": build_xlm_roberta,
             "ernie": build_xlm_roberta, "xlm-roberta-xl": build_xlm_roberta, "megatron-bert": build_xlm_roberta,
             "roberta-prelayernorm": build_xlm_roberta, "big_bird": build_xlm_roberta, "yoso": build_xlm_roberta,
-            "mra": build_xlm_roberta, "nystromformer": build_xlm_roberta, "xmod": build_xlm_roberta}
+            "mra": build_xlm_roberta, "nystromformer": build_xlm_roberta, "xmod": build_xlm_roberta,
+            "esm": build_xlm_roberta}

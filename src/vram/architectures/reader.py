@@ -38,6 +38,19 @@ SHARED_WIDTH = ("shared_expert_intermediate_size", "shared_intermediate_size",
 NESTED_TEXT = ("text_config", "llm_config", "language_config", "thinker_config")
 
 
+_ABSENT = object()
+
+
+def _nested(data: Mapping[str, object], path: str) -> object:
+    """The value at a dotted path through nested objects, or _ABSENT."""
+    value: object = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
 class Reading(Cfg):
     """A Cfg over the config with the family's class defaults behind it.
 
@@ -48,9 +61,12 @@ class Reading(Cfg):
     def __init__(self, cfg: Cfg, defaults: Mapping[str, object], aliases: Mapping[str, str] | None = None) -> None:
         data = dict(cfg._data)
         for key, other in (aliases or {}).items():
-            # A field under the other name the class accepts (its attribute_map, a renamed kwarg).
-            if key not in data and other in data:
-                data[key] = data[other]
+            # A field under the other name the class accepts (its attribute_map, a renamed kwarg), or
+            # inside a sub-config ("attn_config.kv_n_heads": DBRX keeps attention and FFN sizes there).
+            if key not in data:
+                found = _nested(data, other)
+                if found is not _ABSENT:
+                    data[key] = found
         super().__init__(data, where=cfg._where, used=cfg.used)
         self._defaults = dict(defaults)
         self.defaults_used: dict[str, object] = {}

@@ -146,14 +146,16 @@ def build_mistral3(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
 
 _QWEN_VL_TEXT = {"qwen3_vl": "qwen3_vl_text", "cosmos3_omni": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text",
                  "qwen3_5": "qwen3_5_text",
-                 "qwen3_5_moe": "qwen3_5_moe_text"}
+                 "qwen3_5_moe": "qwen3_5_moe_text", "cohere_compass": "cohere_compass_text"}
 
 
 def build_qwen3_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     """Qwen3-VL and Qwen3-VL-MoE: qwen3 / qwen3_moe text + native-resolution ViT with DeepStack.
     Qwen3.5 and Qwen3.5-MoE: the Qwen3-Next-style hybrid text model (Gated DeltaNet + gated attention)
     and the same ViT without DeepStack mergers. Cosmos 3 Omni (``models/cosmos3_omni/modular_cosmos3_omni.py``)
-    is Qwen3VLForConditionalGeneration under its own config (its checkpoints' audio parts are not built)."""
+    is Qwen3VLForConditionalGeneration under its own config (its checkpoints' audio parts are not built).
+    Cohere Compass (``models/cohere_compass/modeling_cohere_compass.py``) is the same ViT with DeepStack
+    on its own text model."""
     text_type = _QWEN_VL_TEXT[model_type]
     t = _sub(cfg, "text_config", {})
     text = _text(cfg, t, default_type=text_type, fixed_type=text_type, tie_default=False, model_id=model_id)
@@ -219,6 +221,7 @@ BUILDERS: dict[str, Callable[..., ModelSpec]] = {
     "lighton_ocr": build_mistral3,
     "mistral_large4": build_mistral3,
     "qwen3_vl": build_qwen3_vl,
+    "cohere_compass": build_qwen3_vl,
     "qwen3_vl_moe": build_qwen3_vl,
     "cosmos3_omni": build_qwen3_vl,
     "qwen3_5": build_qwen3_vl,

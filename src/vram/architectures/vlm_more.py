@@ -8,6 +8,9 @@ each as transformers 5.23 builds it.
 - ``cohere2_vision``: ``models/cohere2_vision/modeling_cohere2_vision.py``: SigLIP (its pooling head
   built when ``vision_use_head``), a pixel shuffle by ``downsample_factor`` and a SwiGLU projector
   (``alignment_intermediate_size`` in, half of it into the text width), a Cohere 2 language model.
+- ``aya_vision``: ``models/aya_vision/modeling_aya_vision.py``: the same SigLIP, pixel shuffle and SwiGLU
+  projector as cohere2_vision with a LayerNorm in front of it, its inner width ``alignment_intermediate_size``
+  (the text width when absent); a Cohere 2 language model.
 - ``lfm2_vl``: ``models/lfm2_vl/modeling_lfm2_vl.py``: SigLIP2 (a linear patch embedding and a table
   of ``num_patches`` positions, its head when ``vision_use_head``), a pixel unshuffle, a LayerNorm and
   a two-layer projector of ``projector_hidden_size``, an LFM2 language model.
@@ -95,6 +98,25 @@ def build_cohere2_vision(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSp
                     notes=notes)
 
 
+def build_aya_vision(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
+    text = _text(cfg, _sub(cfg, "text_config", {}), default_type="cohere2", fixed_type=None, tie_default=True,
+                 model_id=model_id)
+    assert text.text is not None
+    v = _sub(cfg, "vision_config", {"hidden_size": 1152, "intermediate_size": 4304, "image_size": 384,
+                                     "patch_size": 14, "num_hidden_layers": 26, "num_attention_heads": 14})
+    tower, dims = siglip_or_clip_tower(v, "siglip", keep_head=v.bool("vision_use_head", False))
+    factor = cfg.int("downsample_factor", 2)
+    width = dims.hidden_size * factor * factor
+    inter = cfg.int("alignment_intermediate_size", text.text.hidden_size)
+    proj = _projector("multi_modal_projector", (
+        Linear(name="linear_1", in_features=width, out_features=inter, bias=True),
+        Linear(name="linear_2", in_features=inter // 2, out_features=text.text.hidden_size, bias=True)),
+        other=2 * width)
+    dims, notes = _shuffled(dims, factor, f"{factor}x{factor} pixel shuffle")
+    return _compose(text, cfg, model_id=model_id, model_type=model_type, extra=[tower, proj], vision=dims,
+                    notes=notes)
+
+
 def siglip2_tower(v: Cfg) -> tuple[Component, VisionDims]:
     """SigLIP2 (``models/siglip2/modeling_siglip2.py``): the SigLIP layers over a linear patch
     embedding with bias and ``num_patches`` learned positions (resized to the image's grid)."""
@@ -134,5 +156,6 @@ def build_lfm2_vl(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                     notes=notes)
 
 
-BUILDERS = {"video_llava": build_video_llava, "vipllava": build_vipllava, "cohere2_vision": build_cohere2_vision,
+BUILDERS = {"aya_vision": build_aya_vision,
+            "video_llava": build_video_llava, "vipllava": build_vipllava, "cohere2_vision": build_cohere2_vision,
             "lfm2_vl": build_lfm2_vl}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from vram.breakdown import Term
 from vram.errors import UsageError
-from vram.model import Attention, Block, Linear, ModelSpec, StateCache
+from vram.model import Attention, Linear, ModelSpec, StateCache
 from vram.precision import Format
 from vram.terms.weights import linear_bytes, shard, weights_by_component
 from vram.workload import Workload
@@ -75,11 +75,6 @@ def _layer_kv(a: Attention, tp: int, elem: int) -> LayerKv:
     raise UsageError(f"attention of kind {a.kind!r} is not paged by this engine model yet")
 
 
-def _is_layer(b: Block) -> bool:
-    """A decoder layer (attention, a state-keeping mixer, an MLP or experts), not the final norm."""
-    return b.attention is not None or b.state is not None or b.mlp_width > 0 or b.experts_per_token > 0
-
-
 def stage_layers(spec: ModelSpec, w: Workload, elem: int,
                  state_bytes: Callable[[StateCache], int] | None = None) -> tuple[list[LayerKv], list[str]]:
     """The cached layers of the heaviest pipeline stage on one rank, and notes.
@@ -89,8 +84,9 @@ def stage_layers(spec: ModelSpec, w: Workload, elem: int,
     (Falcon-H1). Layers with a state are listed only when the engine says how it lays the state out
     (``state_bytes``)."""
     notes: list[str] = []
-    blocks = [b for b in spec.decoder_blocks() if _is_layer(b)]
-    n = sum(b.count for b in blocks)
+    # Parts inside the layers (an encoder-decoder's cross-attention) split with them; only layers count.
+    blocks = [b for b in spec.decoder_blocks() if b.computes]
+    n = sum(b.count for b in blocks if b.is_layer)
     per_stage = cdiv(n, w.pipeline_parallel) if n else 0
     layers: list[LayerKv] = []
     for b in blocks:
@@ -177,7 +173,7 @@ def weights_per_rank(spec: ModelSpec, w: Workload, gguf_types: dict[str, Format]
                   source="vLLM vocab_parallel_embedding.py, rotary_embedding, QKVParallelLinear")]
     if pp > 1 and text is not None:
         decoder = by_comp.get("decoder", 0) + extra
-        n = sum(b.count for b in spec.decoder_blocks() if _is_layer(b)) or 1
+        n = sum(b.count for b in spec.decoder_blocks() if b.is_layer) or 1
         ends = max(sum(v for k, v in by_comp.items() if k in ("embeddings", "vision_tower", "projector")),
                    by_comp.get("lm_head", by_comp.get("embeddings", 0) if spec.tied_embeddings else 0))
         total = cdiv(n, pp) * cdiv(decoder, n) + ends + pad + rope

@@ -40,6 +40,8 @@ class VllmConstants:
     registry serves; a model with state layers of another type is refused (the Transformers backend
     serves attention layers only)."""
     state_model_types_source: str
+    removed_model_types: dict[str, str]
+    """Model types vLLM served once and no longer does at this version, each with why (and the source)."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,7 +17,7 @@ from vram.breakdown import Breakdown, Estimate, Term
 from vram.engines import EngineAllocation, EngineInput, Solved
 from vram.engines.llamacpp_alloc import LlamaBuffers, LlamaModel, LlamaSettings, Piece, allocate, cuda_tensor_bytes
 from vram.engines.llamacpp_fit import fit
-from vram.errors import UsageError
+from vram.errors import UnsupportedModelError, UsageError
 from vram.gguf import GGMLType
 from vram.gguf_model import Hparams
 from vram.gguf_state import RecurrentState
@@ -214,8 +214,8 @@ def hparams_from_spec(spec: ModelSpec) -> Hparams:
     n_embd_r = n_embd_s = 0
     for b in spec.decoder_blocks():
         a = b.attention
-        if a is None and not b.linears:
-            continue  # a final norm kept with the decoder: not a layer
+        if not b.is_layer:
+            continue  # a final norm kept with the decoder, or a part inside the layers: not a layer
         if b.state is not None:
             # llama.cpp keeps kernel - 1 convolution inputs per channel (n_embd_r), the state as is (n_embd_s)
             n_embd_r = max(n_embd_r, b.state.conv_elements - b.state.channels)
@@ -254,10 +254,12 @@ def model_from_spec(inp: EngineInput, hp: Hparams) -> LlamaModel:
         if kind == "decoder" and m.block.attention is None and not m.block.linears:
             pieces.append(Piece(layer=hp.n_layer, cpu_bytes=m.total_bytes, gpu_bytes=m.total_bytes, name="norm"))
         elif kind == "decoder":
+            # A part inside every layer (cross-attention) goes with layers 0.. count-1, not after them.
+            first = 0 if m.block.within_layers else layer
             for i in range(m.block.count):
                 share = m.total_bytes // m.block.count + (1 if i < m.total_bytes % m.block.count else 0)
-                pieces.append(Piece(layer=layer + i, cpu_bytes=share, gpu_bytes=share, name=m.block.name))
-            layer += m.block.count
+                pieces.append(Piece(layer=first + i, cpu_bytes=share, gpu_bytes=share, name=m.block.name))
+            layer += 0 if m.block.within_layers else m.block.count
         elif kind == "embedding":
             pieces.append(Piece(layer=-1, cpu_bytes=m.total_bytes, gpu_bytes=m.total_bytes, name="token_embd"))
             if inp.spec.tied_embeddings:
@@ -396,7 +398,15 @@ class _LlamaCpp:
     solve_targets: tuple[str, ...] = ("ctx-size", "n-gpu-layers")
 
     def hparams(self, inp: EngineInput) -> Hparams:
-        return inp.gguf.hparams if inp.gguf is not None else hparams_from_spec(inp.spec)
+        if inp.gguf is not None:
+            hp: Hparams = inp.gguf.hparams
+            return hp
+        why = inp.llamacpp.unconverted_model_types.get(inp.spec.model_type) if inp.llamacpp is not None else None
+        if why is not None:
+            raise UnsupportedModelError(
+                f"llama.cpp and Ollama cannot load model_type {inp.spec.model_type!r}: convert_hf_to_gguf.py has "
+                f"no converter for it, so it has no GGUF ({why}); use --engine transformers")
+        return hparams_from_spec(inp.spec)
 
     def n_layers(self, inp: EngineInput) -> int:
         return self.hparams(inp).n_layer

@@ -63,6 +63,10 @@ class LlamaCppData:
     ollama: OllamaDefaults
     recurrent: tuple[RecurrentRule, ...]
     recurrent_source: str
+    unconverted_model_types: dict[str, str]
+    """transformers model types that convert_hf_to_gguf.py has no converter for, with the reason: refused
+    (exit 3)."""
+    unconverted_source: str
     fit_target_mib: int
     fit_ctx: int
     fit_source: str

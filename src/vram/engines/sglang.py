@@ -297,7 +297,7 @@ class _Sglang:
             stored_format=stored_format_label(spec, w))
         return EngineAllocation(name=self.name, estimate=est, needed_bytes=need, budget_bytes=static,
                                 budget_label=f"{mfs:g} x {free / 2**30:.2f} GiB free at start", details=details,
-                                advice=advice, workload=replace(w, seq_len=context, batch_size=reqs),
+                                advice=advice, workload=replace(w, seq_len=context, batch_size=max(reqs, 1)),
                                 workload_label=f"--max-running-requests {reqs:,}, --context-length {context:,}")
 
     def allocate(self, inp: EngineInput) -> EngineAllocation:

@@ -134,9 +134,14 @@ def profile_peak(spec: ModelSpec, inp: EngineInput, st: Settings, c: VllmConstan
 
 
 def check_served(spec: ModelSpec, c: VllmConstants) -> None:
-    """Refuse (exit 3) a model whose layers keep a per-sequence state when vLLM's model registry has no class
+    """Refuse (exit 3) a model type vLLM no longer serves (presets/engines.json removed_model_types), and a
+    model whose layers keep a per-sequence state when vLLM's model registry has no class
     for its model type (presets/engines.json state_model_types): the Transformers backend, vLLM's fallback
     for unregistered classes, serves attention layers only."""
+    removed = c.removed_model_types.get(spec.model_type)
+    if removed is not None:
+        raise UnsupportedModelError(f"--engine vllm does not serve model_type {spec.model_type!r}: {removed}; "
+                                    "use --engine transformers")
     if spec.model_type in c.state_model_types:
         return
     if any(b.state is not None for comp in spec.components for b in comp.blocks):

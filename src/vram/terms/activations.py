@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from vram.breakdown import Term
 from vram.model import Block, ModelSpec, VisionDims
+from vram.terms.encoder import block_hidden, cross_length, encoder_length
 from vram.terms.kv import visual_tokens
 from vram.terms.lora import lora_linears
 from vram.terms.loss import loss_bytes
+from vram.terms.offload import offload
 from vram.terms.training import grpo_buffers
 from vram.terms.weights import shard
 from vram.workload import Workload
@@ -46,10 +48,12 @@ def layer_forward_peak(b: Block, tokens: int, batch: int, seq: int, c: int, w: W
     else:
         q, kv, out, heads = _widths(b, tp)
         rope = 2 * a.head_dim if a.kind != "cross" else 0
-        attn = tokens * c * (3 * h + rope + 2 * q + kv + out)
-        if w.attention == "eager" and a.kind != "cross":
-            keys = min(seq, a.window) if a.window else seq
-            if a.compress_rate:
+        # A cross-attention's keys and values span the encoder output (or the image features).
+        kv_positions = batch * cross_length(a, w) if a.kind == "cross" else tokens
+        attn = tokens * c * (3 * h + rope + 2 * q + out) + kv_positions * c * kv
+        if w.attention == "eager":
+            keys = cross_length(a, w) if a.kind == "cross" else min(seq, a.window) if a.window else seq
+            if a.compress_rate and a.kind != "cross":
                 keys += seq // a.compress_rate  # DeepSeek-V4: the compressed entries are scored beside the window
             attn += batch * heads * seq * keys * (c + 8)
     if not b.mlp_width and not b.experts_per_token:
@@ -121,6 +125,12 @@ def _state_saved_per_token(b: Block, c: int, tp: int, w: Workload, seq: int) -> 
     path (autograd keeps the operands of their products)."""
     s = b.state
     assert s is not None
+    if s.mixer == "mamba2" and w.mamba_kernels == "fused":
+        # transformers' Mamba-2 mixers call mamba_split_conv1d_scan_combined in training; its autograd
+        # Function (mamba_ssm/ops/triton/ssd_combined.py MambaSplitConv1dScanCombinedFn, 2.2) saves the
+        # in_proj output zxbcdt and the scan output out_x and recomputes the convolution, the chunked
+        # scan and the gated norm in backward; the norm's fp32 rstd (4 x groups bytes) is left out.
+        return c * ((s.projected + s.inner) // tp)
     return c * ((s.projected + 2 * s.channels + s.inner) // tp) + _work_per_token(b, w, seq, tp)
 
 
@@ -150,10 +160,13 @@ def _layer_saved(b: Block, tokens: int, batch: int, seq: int, c: int, w: Workloa
         per_token += _state_saved_per_token(b, c, tp, w, seq)
     if a is not None:
         q, kv, out, heads = _widths(b, tp)
-        per_token += c * (q + kv + out)
+        per_token += c * (q + out)
+        # Keys and values: over the layer's own tokens, or for a cross-attention over the encoder
+        # output (the image features for Mllama).
+        saved += c * kv * (batch * cross_length(a, w) if a.kind == "cross" else tokens)
         saved += 4 * batch * heads * seq
         if w.attention == "eager":
-            keys = min(seq, a.window) if a.window else seq
+            keys = cross_length(a, w) if a.kind == "cross" else min(seq, a.window) if a.window else seq
             probs = batch * heads * seq * keys
             saved += probs * (4 + c) + (probs * (1 + c) if dropout else 0)
     width = b.mlp_width // tp
@@ -194,7 +207,11 @@ def activations(spec: ModelSpec, w: Workload, *, training: bool,
     terms: list[Term] = []
     vision = _vision_peak(spec, w, c)
     if not training:
-        layer_peak = max((layer_forward_peak(blk, tokens, b_, seq, c, w, h) for blk in blocks), default=0)
+        # Prefill runs the encoder (over its own length) before the decoder's first layer.
+        enc = encoder_length(spec, w)
+        layer_peak = max([layer_forward_peak(blk, tokens, b_, seq, c, w, h) for blk in blocks]
+                         + [layer_forward_peak(blk, b_ * enc, b_, enc, c, w, block_hidden(blk, h))
+                            for blk in spec.encoder_blocks()], default=0)
         logits = b_ * vocab_shard * (c + 4) + tokens * h * c
         peak = max(layer_peak, logits, vision)
         terms.append(Term(component="activations", name="largest layer forward", bytes=layer_peak,
@@ -252,12 +269,23 @@ def training_activations(spec: ModelSpec, w: Workload, c: int, vision: int,
     per_layer = {id(blk): _layer_saved(blk, tokens, b_, seq, c, w, h, dropout,
                                        adapter[id(blk)] + (2 * h if hidden_dropout else 0))
                  for blk in blocks}
-    layers_total = sum(blk.count * per_layer[id(blk)] for blk in blocks)
-    n_layers = sum(blk.count for blk in blocks if blk.is_layer)
-    largest = spec.largest_layer(lambda blk: per_layer.get(id(blk), 0))
+    # An encoder-decoder's encoder layers save theirs over the encoder length (encoder output: its final norm).
+    enc_len = encoder_length(spec, w)
+    encoder = spec.encoder_blocks()
+    enc_saved = {id(blk): _layer_saved(blk, b_ * enc_len, b_, enc_len, c, w, block_hidden(blk, h), dropout,
+                                       2 * block_hidden(blk, h) if hidden_dropout else 0) for blk in encoder}
+    enc_out = b_ * enc_len * _norm_saved(c, block_hidden(encoder[-1], h)) if encoder else 0
+    layers_total = sum(blk.count * per_layer[id(blk)] for blk in blocks) + enc_out + sum(
+        blk.count * enc_saved[id(blk)] for blk in encoder)
+    n_decoder = sum(blk.count for blk in blocks if blk.is_layer)
+    largest = max([spec.largest_layer(lambda blk: per_layer.get(id(blk), 0))] + list(enc_saved.values()))
     checkpoint = tokens * h * c
+    # Checkpointed inputs in the order the layers run: the encoder's, then the decoder's.
+    inputs = [b_ * enc_len * block_hidden(blk, h) * c for blk in encoder for _ in range(blk.count)] + [
+        checkpoint] * n_decoder
+    n_layers = len(inputs)  # both stacks: what checkpointing, offload and pipeline stages see
     if w.gradient_checkpointing:
-        stored = n_layers * checkpoint + largest
+        stored = sum(inputs) + enc_out + largest
         formula = "layers x b x s x h x bytes (checkpointed inputs) + one layer recomputed"
     else:
         stored = layers_total
@@ -271,12 +299,16 @@ def training_activations(spec: ModelSpec, w: Workload, c: int, vision: int,
     if extras:
         formula += " + " + " + ".join(extras) + " per layer"
     detail: dict[str, int | str] = {"per_layer_bytes": max(per_layer.values(), default=0)}
+    if encoder:
+        formula += "; the encoder's layers likewise over its own length, plus its output (final norm)"
+        detail |= {"encoder_layers": n_layers - n_decoder, "encoder_seq_len": enc_len,
+                   "encoder_bytes": sum(blk.count * enc_saved[id(blk)] for blk in encoder) + enc_out}
     if any(adapter.values()):
         detail |= {"adapter_bytes_per_token": max(adapter.values()), "lora_rank": w.lora_rank,
                    "adapter_dtype": (w.lora_format or w.compute_format).name}
     cpu = 0
     if w.activation_offload and n_layers:
-        stored, cpu, offload_term = _offload(w, n_layers, checkpoint, largest, stored)
+        stored, cpu, offload_term = offload(w, inputs, largest, stored)
         terms.append(offload_term)
     head_trainable = w.mode == "training"
     logit_tokens = b_ * (logit_positions or seq)
@@ -296,7 +328,7 @@ def training_activations(spec: ModelSpec, w: Workload, c: int, vision: int,
                           source="Megatron-LM 1F1B schedule"))
         return max(first + vision, last), terms, cpu
     terms.append(Term(component="activations", name="decoder layers (saved for backward)", bytes=stored,
-                      formula=formula, values={"layers": n_layers, "batch": b_, "seq_len": seq, "hidden": h,
+                      formula=formula, values={"layers": n_decoder, "batch": b_, "seq_len": seq, "hidden": h,
                                                "bytes": c, "checkpointing": str(w.gradient_checkpointing),
                                                "attention": w.attention, **detail},
                       source="Korthikanti et al. 2022 (arXiv:2205.05198), adapted to SwiGLU, RMSNorm and "
@@ -335,34 +367,6 @@ def _with_reference(spec: ModelSpec, w: Workload, blocks: list[Block], tokens: i
                       source="TRL dpo_trainer.py compute_ref_log_probs / grpo_trainer.py "
                              "_generate_and_score_completions"))
     return policy + ref if w.objective == "dpo" else max(policy, ref)
-
-
-def _offload(w: Workload, n_layers: int, checkpoint: int, largest: int, stored: int) -> tuple[int, int, Term]:
-    """Saved activations moved to CPU memory: (GPU bytes, CPU bytes, term).
-
-    torchtune's OffloadActivations (training/_activation_offloading.py) copies every saved tensor
-    over 1 KiB to pinned CPU memory on a side stream and keeps the last ``max_fwd_stash_size`` (5)
-    alive on the GPU until the copy is done; backward brings a node's tensors back as it runs and
-    frees the previous node's. With checkpointing a layer saves one tensor (its input), so up to 5
-    layer inputs stay on the GPU, plus the layer being recomputed. Without checkpointing a layer
-    saves many tensors: the GPU keeps about two layers' worth (the one computing and the one in
-    transfer). Unsloth's offloaded checkpoints (unsloth_zoo gradient_checkpointing.py) copy each
-    layer's input to the CPU as the layer runs: one in flight (``offload_in_flight`` = 1).
-    """
-    if w.gradient_checkpointing:
-        on_gpu = min(n_layers, w.offload_in_flight) * checkpoint + largest
-        cpu = max(0, n_layers - w.offload_in_flight) * checkpoint
-        formula = "min(layers, in flight) x b x s x h x bytes + one layer recomputed; the other inputs on the CPU"
-    else:
-        on_gpu = min(stored, 2 * largest)
-        cpu = max(0, stored - on_gpu)
-        formula = "two layers' saved tensors (computing + in transfer); the rest on the CPU"
-    term = Term(component="activations", name="activation offload (saved tensors on the CPU)", bytes=on_gpu,
-                formula=formula, values={"in_flight": w.offload_in_flight, "cpu_bytes": cpu, "layers": n_layers},
-                approximate=True,
-                source="torchtune training/_activation_offloading.py OffloadActivations (max_fwd_stash_size 5); "
-                       "torch.autograd.graph.saved_tensors_hooks")
-    return on_gpu, cpu, term
 
 
 def _vision_peak(spec: ModelSpec, w: Workload, c: int) -> int:

@@ -47,7 +47,7 @@ def lora_module_names(spec: ModelSpec) -> list[str]:
     layer (``self_attn.q_proj``) and every dotted suffix of it (``q_proj``), case-sensitive."""
     names: dict[str, None] = {}
     for comp, _, lin, first in _decoder_linears(spec):
-        parts = module_path(comp, lin, first).split(".")[3:]  # after model.layers.N
+        parts = module_path(comp, lin, first)[len(comp.layer_path) + 1:].split(".")[1:]  # after <layers>.N
         for i in range(len(parts)):
             names[".".join(parts[i:])] = None
     return sorted(names)
@@ -82,7 +82,10 @@ def check_lora_targets(spec: ModelSpec, targets: tuple[str, ...]) -> None:
         shown = ", ".join(repr(clip(t)) for t in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         raise UsageError(f"--lora-targets {shown}: {spec.id} has no such module (names are case-sensitive); "
                          f"its decoder's Linear modules are {', '.join(known)} (also as full names, "
-                         "model.layers.0.self_attn.q_proj), or use attention or all-linear")
+                         f"{paths[0] if paths else 'model.layers.0.self_attn.q_proj'}), or use attention or "
+                         "all-linear")
+    if not known:  # e.g. ALBERT's one shared layer group: no per-layer decoder Linear to list or adapt
+        raise UsageError(f"--mode lora/qlora: {spec.id} has no decoder Linear module that LoRA could adapt")
     if not any(True for _ in lora_linears(spec, targets)):
         raise UsageError(f"--lora-targets {clip(','.join(targets))} adapts no Linear module of {spec.id}; "
                          "use all-linear or module names: " + ", ".join(known))

@@ -38,6 +38,8 @@ _ATTENTION = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "q_a
 _MTP_OWN = frozenset({"eh_proj", "shared_head.head"})
 # Gated DeltaNet's projections: the layer's linear_attn module (modeling_qwen3_next, modeling_qwen3_5).
 _GATED_DELTANET = frozenset({"in_proj_qkvz", "in_proj_ba", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a"})
+_DENSE_MLP = frozenset({"gate_proj", "up_proj", "down_proj", "gate_up_proj"})
+"""A dense MLP's own Linears; routed experts in the same block sit beside that MLP, not in it."""
 
 
 def module_path(comp: Component, lin: Linear, layer: int, block: Block | None = None) -> str:
@@ -50,6 +52,9 @@ def module_path(comp: Component, lin: Linear, layer: int, block: Block | None = 
         return f"{comp.name}.{lin.name}"
     if "." in lin.name and not lin.name.startswith(("experts.", "shared_expert")):
         section = ""  # already qualified (attn.c_proj, attention.output.dense)
+    elif lin.name.startswith("experts.") and block is not None and any(
+            o.copies == 1 and o.name in _DENSE_MLP for o in block.linears):
+        section = ""  # experts beside a dense MLP are the layer's own child (Gemma 4: layers.N.experts)
     elif lin.name in _GATED_DELTANET or (lin.name == "out_proj" and block is not None
                                          and any(o.name in _GATED_DELTANET for o in block.linears)):
         section = "linear_attn."
@@ -57,7 +62,7 @@ def module_path(comp: Component, lin: Linear, layer: int, block: Block | None = 
         section = "self_attn."
     else:
         section = "mlp."
-    return f"model.layers.{layer}.{section}{lin.name}"
+    return f"{comp.layer_path}.{layer}.{section}{lin.name}"
 
 
 def is_router(lin: Linear) -> bool:

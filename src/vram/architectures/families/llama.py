@@ -66,6 +66,9 @@ FAMILIES: dict[str, Family] = {
                       defaults={"sliding_window": 4096, "sliding_window_pattern": 4}),
     "cohere2": Family(modeling=_m("cohere2"), norm_size=1, norms_per_layer=1, tied_default=True, pattern="every",
                       defaults={"sliding_window": 4096, "sliding_window_pattern": 4}),
+    # Cohere Compass's text model: Cohere 2's parallel block (one bias-free LayerNorm per layer), per-layer-type
+    # rope (which changes no weights), all layers full attention unless layer_types says otherwise.
+    "cohere_compass_text": Family(modeling=_m("cohere_compass"), norm_size=1, norms_per_layer=1, tied_default=True),
     "nemotron": Family(modeling=_m("nemotron"), gated=False, norm_size=2),
     "ernie4_5": Family(modeling=_m("ernie4_5"), qkv_bias="use_bias", o_bias="use_bias", mlp_bias="use_bias",
                        tied_default=True),

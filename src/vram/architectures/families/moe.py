@@ -40,6 +40,22 @@ FAMILIES: dict[str, Family] = {
     "glm4_moe": Family(modeling=_m("glm4_moe"), qkv_bias="attention_bias", o_bias=False, qk_norm="head",
                        qk_norm_key="use_qk_norm", mtp=True, head_dim_floor=True,
                        defaults={"first_k_dense_replace": 1}),
+    # Dots1: DeepSeek-V3's routing (sigmoid scores, a score-correction buffer, not a parameter) and dense-first
+    # layers, with plain GQA attention and per-head q/k norms.
+    "dots1": Family(modeling=_m("dots1"), qk_norm="head", defaults={"first_k_dense_replace": 0}),
+    # DBRX: fused Wqkv (no biases), LayerNorms without bias, every layer MoE with gated experts (w1, v1, w2);
+    # the sizes of attention and experts live in the attn_config and ffn_config sub-configs.
+    "dbrx": Family(modeling=_m("dbrx"), fused_qkv=True, qkv_bias=False, o_bias=False, always_moe=True,
+                   expert_width_key="moe_intermediate_size",
+                   aliases={"hidden_size": "d_model", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+                            "max_position_embeddings": "max_seq_len", "num_key_value_heads": "attn_config.kv_n_heads",
+                            "moe_intermediate_size": "ffn_config.ffn_hidden_size",
+                            "intermediate_size": "ffn_config.ffn_hidden_size",
+                            "num_local_experts": "ffn_config.moe_num_experts",
+                            "num_experts_per_tok": "ffn_config.moe_top_k"},
+                   defaults={"hidden_size": 2048, "num_hidden_layers": 24, "num_attention_heads": 16,
+                             "vocab_size": 32000, "num_key_value_heads": 1, "moe_intermediate_size": 3584,
+                             "intermediate_size": 3584, "num_local_experts": 4, "num_experts_per_tok": 1}),
     "minimax_m2": Family(modeling=_m("minimax_m2"), qk_norm="full", expert_width_key="intermediate_size"),
     "olmoe": Family(modeling=_m("olmoe"), qk_norm="full", expert_width_key="intermediate_size"),
     "phimoe": Family(modeling=_m("phimoe"), norm_size=2, qkv_bias="attention_bias",

@@ -3,6 +3,7 @@
 Files followed (transformers 5.23): models/falcon_h1/modeling_falcon_h1.py (every layer runs
 attention and a Mamba-2 mixer side by side, then the MLP), models/lfm2/modeling_lfm2.py (gated
 short convolutions between attention layers; the MLP width derived from intermediate_size),
+models/lfm2_moe/modeling_lfm2_moe.py (LFM2's layers with experts after the first num_dense_layers),
 models/kimi_linear/modeling_kimi_linear.py (Kimi Delta Attention layers between MLA layers; the
 checkpoint's layer plan nested in linear_attn_config). Class defaults and renamed fields from each
 configuration_<model_type>.py.
@@ -63,6 +64,14 @@ def _lfm2_width(r: Reading, i: int) -> int:
             multiple = r.int("block_multiple_of")
             width = multiple * ((int(multiplier * width) + multiple - 1) // multiple)
     return width
+
+
+def _lfm2_moe_kinds(r: Reading, n: int) -> tuple[list[str], list[str] | None]:
+    """Lfm2MoeDecoderLayer: LFM2's mixers; a dense MLP (intermediate_size as given) in the first
+    num_dense_layers layers, a sparse MoE block in the rest."""
+    kinds, _ = _lfm2_kinds(r, n)
+    dense = r.int("num_dense_layers", 2, minimum=0)
+    return kinds, ["dense" if i < dense else "moe" for i in range(n)]
 
 
 # ---- Kimi Linear ------------------------------------------------------------------------------
@@ -137,6 +146,11 @@ FAMILIES: dict[str, Family] = {
                    aliases={"tie_word_embeddings": "tie_embedding", "intermediate_size": "block_ff_dim"},
                    defaults={"conv_L_cache": 3, "block_multiple_of": 256, "block_ffn_dim_multiplier": 1.0,
                              "num_key_value_heads": 8}),
+    "lfm2_moe": Family(modeling=_m("lfm2_moe"), kinds=_lfm2_moe_kinds, mixer=_lfm2_conv, qkv_bias=False,
+                       o_bias=False, qk_norm="head", tied_default=True,
+                       aliases={"tie_word_embeddings": "tie_embedding"},
+                       defaults={"conv_L_cache": 3, "num_key_value_heads": 8, "num_experts": 32,
+                                 "num_experts_per_tok": 4, "moe_intermediate_size": 1792, "num_dense_layers": 2}),
     "kimi_linear": Family(modeling=_m("kimi_linear"), kinds=_kimi_kinds, mixer=_kimi_delta, attention=_kimi_mla,
                           aliases={"num_experts_per_tok": "num_experts_per_token", "n_shared_experts":
                                    "num_shared_experts", "num_local_experts": "num_experts",
