@@ -13,14 +13,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vram.breakdown import Estimate
-from vram.engines.constants import EnginesFile
 from vram.errors import UsageError
 from vram.model import ModelSpec
 from vram.precision import Format
 from vram.workload import Workload
+
+if TYPE_CHECKING:  # the constants' dataclasses load with the engine that reads them (start-up time)
+    from vram.engines.constants import EnginesFile
 
 ENGINE_NAMES: tuple[str, ...] = ("transformers", "vllm", "sglang", "llama.cpp", "ollama")
 DEFAULT_ENGINE = "transformers"
