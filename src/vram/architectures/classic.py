@@ -12,6 +12,7 @@ from typing import Literal
 
 from vram.architectures._config import Cfg
 from vram.architectures.decoders import _Defaults, _dtype, _positive_float, layers_and_heads
+from vram.architectures.layers import lm_head
 from vram.architectures.reader import Reading, layer_kinds
 from vram.errors import ConfigError
 from vram.model import Attention, Block, Component, Linear, ModelSpec, TextDims
@@ -154,8 +155,7 @@ def build_classic(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
         notes.append("lm_head is tied to the input embeddings: counted once")
     else:
         out_width = c.int("word_embed_proj_dim", h) if model_type == "opt" else h
-        components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=out_width, out_features=vocab, bias=f.head_bias),)),)))
+        components.append(lm_head(out_width, vocab, bias=f.head_bias))
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
                     max_position_embeddings=positions,
                     attention_dropout=_positive_float(c, "attention_dropout", "attn_pdrop"),

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from vram.architectures._config import Cfg
 from vram.architectures.decoders import _Defaults, _dtype, _positive_float
+from vram.architectures.layers import lm_head
 from vram.model import Attention, Block, Component, Linear, ModelSpec, TextDims
 
 
@@ -158,8 +159,7 @@ def build_bart_like(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
                   Component(name="decoder", kind="decoder", blocks=(self_layer, cross, Block(
                       name="decoder_norms", other_params=dec_extra)))]
     if not tied:
-        components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=d, out_features=out_rows),)),)))
+        components.append(lm_head(d, out_rows))
     text = TextDims(hidden_size=d, num_layers=d_layers, num_heads=d_heads, vocab_size=out_rows,
                     max_position_embeddings=c.opt_int("max_position_embeddings")
                     or c.opt_int("max_decoder_position_embeddings"),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from vram.architectures._config import Cfg
 from vram.architectures.decoders import _Defaults, _dtype, _positive_float
+from vram.architectures.layers import lm_head
 from vram.model import Attention, Block, Component, Linear, ModelSpec, TextDims
 
 _SWITCH = {"vocab_size": 32128, "d_model": 768, "d_kv": 64, "d_ff": 2048, "num_layers": 12,
@@ -85,8 +86,7 @@ def _spec(cfg: Cfg, c: Cfg, model_type: str, *, model_id: str, d: int, vocab: in
                   Component(name="encoder", kind="encoder", blocks=encoder),
                   Component(name="decoder", kind="decoder", blocks=decoder[:-1] + (cross, decoder[-1]))]
     if not tied:
-        components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=d, out_features=vocab),)),)))
+        components.append(lm_head(d, vocab))
     text = TextDims(hidden_size=d, num_layers=n_dec, num_heads=heads, vocab_size=vocab,
                     attention_dropout=_positive_float(c, dropout), hidden_dropout=_positive_float(c, dropout))
     notes = [f"encoder-decoder with routed experts: {n_enc} encoder layers over the input; the decoder's {n_dec} "

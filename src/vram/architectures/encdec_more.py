@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from vram.architectures._config import Cfg
 from vram.architectures.decoders import _Defaults, _dtype, _positive_float
+from vram.architectures.layers import lm_head
 from vram.model import Attention, Block, Component, Linear, ModelSpec, TextDims
 
 _PROPHETNET = {"vocab_size": 30522, "hidden_size": 1024, "encoder_ffn_dim": 4096, "num_encoder_layers": 12,
@@ -67,8 +68,7 @@ def _cross(heads: int, hd: int) -> Attention:
 def _finish(cfg: Cfg, c: Cfg, model_type: str, model_id: str, components: list[Component], *, d: int, vocab: int,
             tied: bool, text: TextDims, notes: list[str]) -> ModelSpec:
     if not tied:
-        components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=d, out_features=vocab),)),)))
+        components.append(lm_head(d, vocab))
     return ModelSpec(id=model_id, model_type=model_type, components=tuple(components), text=text,
                      tied_embeddings=tied, checkpoint_dtype=_dtype(cfg), notes=tuple(notes),
                      config_keys=tuple(sorted(c.used)))

@@ -15,6 +15,7 @@ from typing import Any
 
 from vram.architectures import layers as L
 from vram.architectures._config import Cfg
+from vram.architectures.layers import lm_head
 from vram.architectures.reader import (
     EXPERTS,
     EXPERTS_PER_TOKEN,
@@ -269,8 +270,7 @@ def assemble(r: Reading, f: Family, b: Basics, model_type: str, layers: list[Blo
     if tied:
         notes.append("lm_head is tied to the input embeddings: counted once")
     else:
-        components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=h, out_features=vocab, bias=_flag(r, f.head_bias)),)),)))
+        components.append(lm_head(h, vocab, bias=_flag(r, f.head_bias)))
     n_mtp = r.int("num_nextn_predict_layers", 0, minimum=0) if f.mtp else 0
     if n_mtp:
         last = layers[-1]

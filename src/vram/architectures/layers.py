@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vram.model import Attention, Linear, StateCache
+from vram.model import Attention, Block, Component, Linear, StateCache
 
 DELTA_CHUNK = 64
 """Chunk length of transformers' torch_chunk_gated_delta_rule (modeling_qwen3_next)."""
@@ -223,3 +223,9 @@ def lightning(h: int, *, heads: int, head_dim: int, block: int) -> Part:
     state = StateCache(kind="linear", conv_elements=0, recurrent_elements=heads * head_dim * head_dim,
                        recurrent_fp32=False, projected=4 * width + heads * block, channels=0, inner=width)
     return Part(linears=lins, other=width, state=state)
+
+
+def lm_head(in_features: int, vocab: int, *, bias: bool = False) -> Component:
+    """An untied language-model head: one ``lm_head`` Linear from the final hidden width to the vocabulary."""
+    return Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
+        Linear(name="lm_head", in_features=in_features, out_features=vocab, bias=bias),)),))

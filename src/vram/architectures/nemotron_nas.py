@@ -30,6 +30,7 @@ from vram.architectures import layers as L
 from vram.architectures._config import Cfg
 from vram.architectures.decoders import MAX_LAYERS, _dtype, _positive_float
 from vram.architectures.generic import merge
+from vram.architectures.layers import lm_head
 from vram.errors import ConfigError, UnsupportedModelError
 from vram.model import Block, Component, Linear, ModelSpec, TextDims
 
@@ -127,8 +128,7 @@ def build_nemotron_nas(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec
     if tied:
         notes.append("lm_head is tied to the input embeddings: counted once")
     else:
-        components.append(Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=h, out_features=vocab),)),)))
+        components.append(lm_head(h, vocab))
     text = TextDims(hidden_size=h, num_layers=n_layers, num_heads=heads, vocab_size=vocab,
                     max_position_embeddings=cfg.opt_int("max_position_embeddings"),
                     attention_dropout=_positive_float(cfg, "attention_dropout"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vram.architectures._config import Cfg
+from vram.architectures.layers import lm_head
 from vram.architectures.vlm import _sub
 from vram.errors import ConfigError
 from vram.model import Block, Component, Linear, ModelSpec
@@ -77,8 +78,7 @@ def build_florence2(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     tied = cfg.bool("tie_word_embeddings", True)
     comps = tuple(c for c in text.components if c.kind != "head")
     if not tied:
-        comps += (Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=text.text.hidden_size, out_features=text.text.vocab_size),)),)),)
+        comps += (lm_head(text.text.hidden_size, text.text.vocab_size),)
     v = _sub(cfg, "vision_config", {})
     tower = davit_tower(v)
     last, pd = _stage_lists(v)[0][-1], v.int("projection_dim", 1024)

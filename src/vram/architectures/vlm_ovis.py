@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vram.architectures._config import Cfg
+from vram.architectures.layers import lm_head
 from vram.architectures.vlm import _compose, _sub, _text
 from vram.errors import ConfigError
 from vram.model import Attention, Block, Component, Linear, ModelSpec, VisionDims
@@ -64,8 +65,7 @@ def build_ovis2(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpec:
     assert text.text is not None
     width, vocab = cfg.int("hidden_size", 1536), cfg.int("vocab_size", 151643)
     if not tie:  # the class's own lm_head, at the composite's sizes
-        head = Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-            Linear(name="lm_head", in_features=width, out_features=vocab),)),))
+        head = lm_head(width, vocab)
         text = replace(text, components=tuple(head if c.kind == "head" else c for c in text.components))
     v = _sub(cfg, "vision_config", {})
     tower, dims = ovis2_visual_tokenizer(v)

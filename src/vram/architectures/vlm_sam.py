@@ -30,6 +30,7 @@ from dataclasses import replace
 
 from vram.architectures._config import Cfg
 from vram.architectures.decoders import _dtype
+from vram.architectures.layers import lm_head
 from vram.architectures.multimodal import siglip_or_clip_tower
 from vram.architectures.vision_sam import neck_params, sam_tower
 from vram.architectures.vlm import _compose, _sub, _text
@@ -130,8 +131,7 @@ def build_pp_formulanet(cfg: Cfg, model_type: str, *, model_id: str) -> ModelSpe
                  Block(name="embed_tokens", embedding_params=vocab * d + (positions + 2) * d, other_params=2 * d),)),
              Component(name="decoder", kind="decoder", blocks=(layer, cross, Block(name="layer_norm",
                                                                                    other_params=2 * d))),
-             Component(name="lm_head", kind="head", blocks=(Block(name="lm_head", linears=(
-                 Linear(name="lm_head", in_features=d, out_features=vocab),)),)))
+             lm_head(d, vocab))
     text = TextDims(hidden_size=d, num_layers=layers, num_heads=heads, vocab_size=vocab,
                     max_position_embeddings=positions)
     notes = (f"encoder-decoder: the SAM encoder turns a {dims.image_size}x{dims.image_size} image into {tokens} "
